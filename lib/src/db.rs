@@ -1,0 +1,122 @@
+//! The PostgreSQL pool: built once per cold start, connecting lazily.
+
+use std::{str::FromStr, time::Duration};
+
+use deadpool_postgres::{HookError, Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
+use secrecy::{ExposeSecret, SecretString};
+use tokio_postgres::{error::SqlState, NoTls};
+
+use crate::config::{self, ConfigError, Source};
+
+/// How to reach PostgreSQL. The URL holds a password: it never prints.
+#[derive(Debug)]
+pub struct DbSettings {
+    pub url: SecretString,
+    /// Connections per instance. One Lambda instance serves one request at a
+    /// time, so 1 is right there; `clerk-sync dev` and tools raise it.
+    pub max_connections: usize,
+    pub connect_timeout: Duration,
+    /// How long a request waits for a free connection.
+    pub wait_timeout: Duration,
+    /// A pooled connection idle for longer than this is checked with an
+    /// empty query before reuse: it may have died while the instance was
+    /// frozen. Busy instances skip the check and its round trip.
+    pub verify_after_idle: Duration,
+}
+
+impl DbSettings {
+    pub fn from_source(src: &impl Source) -> Result<Self, ConfigError> {
+        let url = config::secret(
+            src,
+            "DATABASE_URL",
+            "set it to a PostgreSQL connection string, e.g. postgres://user:password@host:5432/db",
+        )?;
+        // Parse now so a typo fails the cold start, not the first request.
+        tokio_postgres::Config::from_str(url.expose_secret()).map_err(|_| ConfigError::Invalid {
+            var: "DATABASE_URL",
+            reason: "not a PostgreSQL connection string (postgres://user:password@host:port/db or key=value pairs)"
+                .into(),
+        })?;
+        let max_connections = config::parse_or(src, "DB_MAX_CONNECTIONS", 1usize)?;
+        if max_connections == 0 {
+            return Err(ConfigError::Invalid { var: "DB_MAX_CONNECTIONS", reason: "must be at least 1".into() });
+        }
+        Ok(Self {
+            url,
+            max_connections,
+            connect_timeout: config::seconds(src, "DB_CONNECT_TIMEOUT_SECS", Duration::from_secs(3))?,
+            wait_timeout: config::seconds(src, "DB_POOL_WAIT_TIMEOUT_SECS", Duration::from_secs(5))?,
+            verify_after_idle: config::seconds(src, "DB_VERIFY_AFTER_IDLE_SECS", Duration::from_secs(5))?,
+        })
+    }
+
+    /// Settings for a URL, with the defaults (tools and tests).
+    pub fn for_url(url: impl Into<String>) -> Self {
+        Self {
+            url: SecretString::from(url.into()),
+            max_connections: 1,
+            connect_timeout: Duration::from_secs(3),
+            wait_timeout: Duration::from_secs(5),
+            verify_after_idle: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Builds the pool. Nothing connects until the first `get`.
+pub fn build_pool(settings: &DbSettings) -> Result<Pool, ConfigError> {
+    let mut pg = tokio_postgres::Config::from_str(settings.url.expose_secret()).map_err(|_| ConfigError::Invalid {
+        var: "DATABASE_URL",
+        reason: "not a PostgreSQL connection string".into(),
+    })?;
+    pg.connect_timeout(settings.connect_timeout);
+    if pg.get_application_name().is_none() {
+        pg.application_name("clerk-sync");
+    }
+    let manager = Manager::from_config(pg, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+    let verify_after_idle = settings.verify_after_idle;
+    Pool::builder(manager)
+        .max_size(settings.max_connections)
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(settings.wait_timeout))
+        .create_timeout(Some(settings.connect_timeout))
+        .recycle_timeout(Some(settings.connect_timeout))
+        .pre_recycle(deadpool_postgres::Hook::async_fn(move |client, metrics| {
+            Box::pin(async move {
+                if metrics.last_used() < verify_after_idle {
+                    return Ok(());
+                }
+                client.simple_query("").await.map(drop).map_err(|_| HookError::message("idle connection is dead"))
+            })
+        }))
+        .build()
+        .map_err(|e| ConfigError::Invalid { var: "DATABASE_URL", reason: format!("cannot build the pool: {e}") })
+}
+
+/// Why the database could not do its part. Both variants are infrastructure
+/// faults: the caller answers 503 and Svix retries.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("no database connection: {0}")]
+    Unavailable(#[from] PoolError),
+    #[error("database error: {0}")]
+    Query(#[from] tokio_postgres::Error),
+    #[error("the schema does not match this build: {0}")]
+    Schema(String),
+}
+
+impl DbError {
+    /// The SQLSTATE, when the server answered with one.
+    pub fn sql_state(&self) -> Option<&SqlState> {
+        match self {
+            DbError::Query(e) => e.code(),
+            DbError::Unavailable(_) | DbError::Schema(_) => None,
+        }
+    }
+
+    /// True when the server rejected the data itself (class 22, data
+    /// exception: e.g. a `\u0000` escape jsonb cannot store). Retrying the
+    /// same bytes cannot succeed.
+    pub fn is_data_exception(&self) -> bool {
+        self.sql_state().is_some_and(|s| s.code().starts_with("22"))
+    }
+}
