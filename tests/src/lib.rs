@@ -1,1 +1,255 @@
+//! Test harness: a real PostgreSQL, a fresh database per test, signed
+//! deliveries through the real handlers.
+//!
+//! The server comes from `TEST_DATABASE_URL` or `DATABASE_URL` when set;
+//! otherwise one throwaway cluster is started for the test process from the
+//! PostgreSQL binaries on the machine and stopped when the process exits.
 
+pub mod clerk;
+mod postgres;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::{engine::general_purpose::STANDARD as BASE64, Engine};
+use clerk_sync::{
+    config::Source,
+    db::{build_pool, DbSettings},
+    Family, WebhookConfig, WebhookState,
+};
+use serde_json::{json, Value};
+use tokio_postgres::NoTls;
+
+pub use postgres::server_url;
+
+/// The signing secret of the first published Svix test vector.
+pub const TEST_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// A freshly created, migrated database of its own.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDb {
+    /// Creates and migrates a new database named by a UUID.
+    pub async fn spawn() -> Self {
+        let db = Self::create_empty().await;
+        let mut client = db.connect().await;
+        clerk_sync::migrate::run(&mut client).await.expect("migrations apply to a fresh database");
+        db
+    }
+
+    /// Creates a new database without migrating it.
+    pub async fn create_empty() -> Self {
+        let name = format!("test_{}", uuid::Uuid::new_v4().simple());
+        let admin = connect(server_url()).await;
+        admin.batch_execute(&format!("CREATE DATABASE \"{name}\"")).await.expect("create test database");
+        let url = postgres::with_dbname(server_url(), &name);
+        Self { name, url }
+    }
+
+    /// A plain connection, for assertions.
+    pub async fn connect(&self) -> tokio_postgres::Client {
+        connect(&self.url).await
+    }
+
+    /// Rows of a query, as JSON objects (via `row_to_json`), for readable assertions.
+    pub async fn rows(&self, sql: &str) -> Vec<Value> {
+        let client = self.connect().await;
+        let wrapped = format!("SELECT row_to_json(t)::text FROM ({sql}) t");
+        client
+            .query(&wrapped, &[])
+            .await
+            .unwrap_or_else(|e| panic!("query failed: {e}: {sql}"))
+            .iter()
+            .map(|r| serde_json::from_str(r.get::<_, &str>(0)).expect("row_to_json gives JSON"))
+            .collect()
+    }
+
+    pub async fn count(&self, table: &str) -> i64 {
+        let client = self.connect().await;
+        client.query_one(&format!("SELECT count(*) FROM {table}"), &[]).await.expect("count").get(0)
+    }
+
+    /// Rows in every table the webhooks write: all zero means nothing was written.
+    pub async fn written_rows(&self) -> i64 {
+        let mut total = 0;
+        for table in ["clerk_webhook_events", "users", "organization", "user_organizations"] {
+            total += self.count(table).await;
+        }
+        total
+    }
+}
+
+pub async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, NoTls).await.expect("connect to the test server");
+    tokio::spawn(connection);
+    client
+}
+
+/// A settings source backed by a list of pairs.
+pub struct Vars(pub Vec<(&'static str, String)>);
+
+impl Source for Vars {
+    fn get(&self, var: &str) -> Option<String> {
+        self.0.iter().rev().find(|(k, _)| *k == var).map(|(_, v)| v.clone())
+    }
+}
+
+/// A webhook function's state over a test database, as `main` builds it.
+pub struct TestApp {
+    pub db: TestDb,
+    pub state: WebhookState,
+}
+
+/// What a delivery answered.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl TestApp {
+    pub async fn spawn(family: Family) -> Self {
+        let db = TestDb::spawn().await;
+        let state = webhook_state(family, &db.url, vec![]);
+        Self { db, state }
+    }
+
+    /// Signs `payload` with the test secret under `svix_id` and delivers it
+    /// as a Function URL request through the real handler.
+    pub async fn deliver(&self, svix_id: &str, payload: &Value) -> Answer {
+        let body = payload.to_string();
+        self.send(function_url_event("POST", &body, &signed_headers(TEST_SECRET, svix_id, now(), &body), false)).await
+    }
+
+    /// Delivers a Lambda event (JSON text) through the real handler.
+    pub async fn send(&self, event: String) -> Answer {
+        let request = lambda_http::request::from_str(&event).expect("lambda_http accepts the event");
+        answer(clerk_sync::handle(&self.state, request).await)
+    }
+}
+
+/// State for `family` over `url`; `extra` overrides settings.
+pub fn webhook_state(family: Family, url: &str, extra: Vec<(&'static str, String)>) -> WebhookState {
+    let mut vars = vec![
+        ("DATABASE_URL", url.to_string()),
+        ("CLERK_WEBHOOK_SECRET", TEST_SECRET.to_string()),
+        ("SKIP_DB_MIGRATIONS", "true".to_string()),
+    ];
+    vars.extend(extra);
+    let config = WebhookConfig::from_source(&Vars(vars)).expect("valid test configuration");
+    WebhookState::new(family, config).expect("state builds")
+}
+
+/// A pool over a test database (tools and concurrency tests).
+pub fn pool(url: &str, size: usize) -> deadpool_postgres::Pool {
+    let mut settings = DbSettings::for_url(url);
+    settings.max_connections = size;
+    build_pool(&settings).expect("pool builds")
+}
+
+pub fn answer(response: http::Response<String>) -> Answer {
+    let status = response.status().as_u16();
+    let body = serde_json::from_str(response.body()).expect("every answer is JSON");
+    Answer { status, body }
+}
+
+pub fn now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_secs() as i64
+}
+
+/// The three svix headers for `body`, signed with `secret` at `timestamp`.
+pub fn signed_headers(secret: &str, svix_id: &str, timestamp: i64, body: &str) -> Vec<(String, String)> {
+    let signature = svix::webhooks::Webhook::new(secret)
+        .expect("valid secret")
+        .sign(svix_id, timestamp, body.as_bytes())
+        .expect("sign");
+    vec![
+        ("svix-id".into(), svix_id.into()),
+        ("svix-timestamp".into(), timestamp.to_string()),
+        ("svix-signature".into(), signature),
+        ("content-type".into(), "application/json".into()),
+    ]
+}
+
+fn headers_object(headers: &[(String, String)]) -> Value {
+    Value::Object(headers.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect())
+}
+
+fn encode_body(body: &str, base64: bool) -> Value {
+    if base64 {
+        Value::String(BASE64.encode(body))
+    } else {
+        Value::String(body.to_string())
+    }
+}
+
+/// A Lambda Function URL (payload 2.0) request event.
+pub fn function_url_event(method: &str, body: &str, headers: &[(String, String)], base64: bool) -> String {
+    json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": "/",
+        "rawQueryString": "",
+        "headers": headers_object(headers),
+        "requestContext": {
+            "accountId": "anonymous",
+            "apiId": "clerksynctest",
+            "domainName": "clerksynctest.lambda-url.us-east-1.on.aws",
+            "domainPrefix": "clerksynctest",
+            "http": {"method": method, "path": "/", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "Svix-Webhooks/1.0"},
+            "requestId": uuid::Uuid::new_v4().to_string(),
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "30/Nov/2026:12:00:00 +0000",
+            "timeEpoch": 1_795_000_000_000_i64
+        },
+        "body": encode_body(body, base64),
+        "isBase64Encoded": base64
+    })
+    .to_string()
+}
+
+/// An API Gateway REST API (payload 1.0) proxy event.
+pub fn rest_api_event(body: &str, headers: &[(String, String)], base64: bool) -> String {
+    json!({
+        "resource": "/webhooks/users",
+        "path": "/webhooks/users",
+        "httpMethod": "POST",
+        "headers": headers_object(headers),
+        "multiValueHeaders": Value::Object(headers.iter().map(|(k, v)| (k.clone(), json!([v]))).collect()),
+        "queryStringParameters": null,
+        "multiValueQueryStringParameters": null,
+        "pathParameters": null,
+        "stageVariables": null,
+        "requestContext": {
+            "accountId": "123456789012",
+            "resourceId": "abc123",
+            "stage": "prod",
+            "requestId": uuid::Uuid::new_v4().to_string(),
+            "identity": {"sourceIp": "127.0.0.1"},
+            "resourcePath": "/webhooks/users",
+            "httpMethod": "POST",
+            "apiId": "abcdef1234",
+            "path": "/prod/webhooks/users"
+        },
+        "body": encode_body(body, base64),
+        "isBase64Encoded": base64
+    })
+    .to_string()
+}
+
+/// An Application Load Balancer target event.
+pub fn alb_event(body: &str, headers: &[(String, String)], base64: bool) -> String {
+    json!({
+        "requestContext": {"elb": {"targetGroupArn": "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/clerk/0123456789abcdef"}},
+        "httpMethod": "POST",
+        "path": "/webhooks/users",
+        "queryStringParameters": {},
+        "headers": headers_object(headers),
+        "body": encode_body(body, base64),
+        "isBase64Encoded": base64
+    })
+    .to_string()
+}

@@ -1,0 +1,132 @@
+//! Clerk-shaped payloads for tests, following `shared/reference/clerk-webhooks.md`.
+
+use serde_json::{json, Value};
+
+/// A sample payload from `events/payloads/`.
+pub fn sample(name: &str) -> Value {
+    let path = format!("{}/../events/payloads/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn envelope(event_type: &str, timestamp: i64, data: Value) -> Value {
+    json!({
+        "data": data,
+        "event_attributes": {"http_request": {"client_ip": "203.0.113.7", "user_agent": "Mozilla/5.0"}},
+        "object": "event",
+        "timestamp": timestamp,
+        "type": event_type
+    })
+}
+
+/// A user's email address entry.
+pub fn email(id: &str, address: &str) -> Value {
+    json!({
+        "id": id, "object": "email_address", "email_address": address,
+        "verification": {"status": "verified", "strategy": "email_code", "attempts": 1, "expire_at": null},
+        "linked_to": [], "reserved": false, "created_at": 1_700_000_000_000_i64, "updated_at": 1_700_000_000_000_i64
+    })
+}
+
+/// `user.created` / `user.updated`.
+pub fn user(
+    event_type: &str,
+    id: &str,
+    updated_ms: i64,
+    names: (Option<&str>, Option<&str>),
+    emails: Vec<Value>,
+    primary_email_id: Option<&str>,
+) -> Value {
+    envelope(
+        event_type,
+        updated_ms + 7,
+        json!({
+            "id": id, "object": "user", "external_id": null, "username": null,
+            "first_name": names.0, "last_name": names.1,
+            "image_url": format!("https://img.clerk.com/{id}"), "has_image": true,
+            "email_addresses": emails, "primary_email_address_id": primary_email_id,
+            "phone_numbers": [], "primary_phone_number_id": null, "web3_wallets": [], "passkeys": [],
+            "external_accounts": [], "saml_accounts": [], "enterprise_accounts": [],
+            "public_metadata": {}, "private_metadata": {}, "unsafe_metadata": {},
+            "password_enabled": true, "two_factor_enabled": false, "banned": false, "locked": false,
+            "last_sign_in_at": null, "last_active_at": null,
+            "created_at": 1_700_000_000_000_i64, "updated_at": updated_ms
+        }),
+    )
+}
+
+/// A user with one primary email and a first name.
+pub fn simple_user(event_type: &str, id: &str, updated_ms: i64, first_name: &str, address: &str) -> Value {
+    let email_id = format!("idn_{}", &id[5..]);
+    user(event_type, id, updated_ms, (Some(first_name), Some("Test")), vec![email(&email_id, address)], Some(&email_id))
+}
+
+/// `user.deleted`: the stub, ordered by the envelope timestamp.
+pub fn user_deleted(id: &str, timestamp: i64) -> Value {
+    envelope("user.deleted", timestamp, json!({"id": id, "object": "user", "deleted": true, "external_id": null}))
+}
+
+fn organization_data(id: &str, name: &str, updated_ms: i64, reduced: bool) -> Value {
+    let mut data = json!({
+        "id": id, "object": "organization", "name": name, "slug": name.to_lowercase().replace(' ', "-"),
+        "image_url": format!("https://img.clerk.com/{id}"), "logo_url": null, "has_image": false,
+        "max_allowed_memberships": 5, "admin_delete_enabled": true, "members_count": 1,
+        "pending_invitations_count": 0, "public_metadata": {},
+        "created_at": 1_700_000_000_000_i64, "updated_at": updated_ms
+    });
+    if !reduced {
+        data["private_metadata"] = json!({});
+        data["created_by"] = json!("user_creator");
+    }
+    data
+}
+
+/// `organization.created` / `organization.updated`.
+pub fn organization(event_type: &str, id: &str, name: &str, updated_ms: i64) -> Value {
+    envelope(event_type, updated_ms + 5, organization_data(id, name, updated_ms, false))
+}
+
+/// `organization.deleted`: the stub.
+pub fn organization_deleted(id: &str, timestamp: i64) -> Value {
+    envelope(
+        "organization.deleted",
+        timestamp,
+        json!({"id": id, "object": "organization", "slug": "deleted-org", "deleted": true}),
+    )
+}
+
+/// One membership event, as Clerk sends all three kinds: the full object
+/// with the reduced organization and the member's public data.
+pub struct Membership<'a> {
+    pub event_type: &'a str,
+    pub id: &'a str,
+    pub org_id: &'a str,
+    pub org_name: &'a str,
+    pub org_updated_ms: i64,
+    pub user_id: &'a str,
+    pub first_name: &'a str,
+    pub identifier: &'a str,
+    pub role: &'a str,
+    pub updated_ms: i64,
+    /// The envelope timestamp (for a delete, the membership's clock).
+    pub timestamp: i64,
+}
+
+pub fn membership(m: &Membership<'_>) -> Value {
+    envelope(
+        m.event_type,
+        m.timestamp,
+        json!({
+            "id": m.id, "object": "organization_membership", "role": m.role,
+            "role_name": if m.role == "org:admin" { "Admin" } else { "Member" },
+            "permissions": ["org:sys_profile:read"], "public_metadata": {},
+            "created_at": 1_700_000_000_000_i64, "updated_at": m.updated_ms,
+            "organization": organization_data(m.org_id, m.org_name, m.org_updated_ms, true),
+            "public_user_data": {
+                "user_id": m.user_id, "first_name": m.first_name, "last_name": "Member",
+                "image_url": format!("https://img.clerk.com/{}", m.user_id), "has_image": false,
+                "identifier": m.identifier
+            }
+        }),
+    )
+}
