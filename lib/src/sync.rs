@@ -8,7 +8,9 @@
 //!
 //! Convergence comes from clocks kept on each row, not from arrival order:
 //! - users and organizations apply `data.updated_at` only when newer;
-//! - deletes are final, and the earliest delete time wins;
+//! - deletes are final, and the earliest delete time wins; a deleted user is
+//!   scrubbed of personal data and stays so, a deleted organization keeps
+//!   (and still converges) its name, slug and image;
 //! - a membership applies its own clock (`updated_at`, or the envelope
 //!   timestamp of a removal; removal wins a tie), and its effective end is
 //!   the earliest of its own removal and its user's or organization's
@@ -140,7 +142,10 @@ const END_USER_MEMBERSHIPS: &str = "UPDATE user_organizations AS m
       AND (m.deleted_at IS NULL OR m.deleted_at > u.deleted_at)";
 
 // $8 clerk_org_id, $9 name, $10 slug, $11 image_url, $12 updated_ms.
-// A full organization event wins a tie with the reduced nested copy.
+// A full organization event wins a tie with the reduced nested copy. A
+// deleted organization keeps its name for history, so newer data still
+// lands on it (whatever the order the delete arrived in), but deleted_at is
+// never cleared: it stays deleted.
 static UPSERT_ORG: LazyLock<String> = LazyLock::new(|| {
     with_effect(
         "applied AS (
@@ -149,8 +154,7 @@ static UPSERT_ORG: LazyLock<String> = LazyLock::new(|| {
             ON CONFLICT (clerk_org_id) DO UPDATE SET
                 name = EXCLUDED.name, slug = EXCLUDED.slug, image_url = EXCLUDED.image_url,
                 clerk_updated_ms = EXCLUDED.clerk_updated_ms, updated_at = now()
-            WHERE o.deleted_at IS NULL
-              AND (o.clerk_updated_ms IS NULL OR o.clerk_updated_ms <= EXCLUDED.clerk_updated_ms)
+            WHERE o.clerk_updated_ms IS NULL OR o.clerk_updated_ms <= EXCLUDED.clerk_updated_ms
             RETURNING 1)",
     )
 });
@@ -233,11 +237,8 @@ static MEMBERSHIP: LazyLock<String> = LazyLock::new(|| {
          AND coalesce(u.placeholder_updated_ms, -1) < EXCLUDED.placeholder_updated_ms)",
     )
     // The nested organization is real data for the fields it carries:
-    // applied when strictly newer (a full event wins ties), never after delete.
-    .replace(
-        "NESTED_IS_NEWER",
-        "(o.deleted_at IS NULL AND coalesce(o.clerk_updated_ms, -1) < EXCLUDED.clerk_updated_ms)",
-    )
+    // applied when strictly newer (a full event wins ties).
+    .replace("NESTED_IS_NEWER", "(coalesce(o.clerk_updated_ms, -1) < EXCLUDED.clerk_updated_ms)")
 });
 const MEMBERSHIP_TYPES: [Type; 14] = [
     Type::TEXT,

@@ -253,3 +253,90 @@ pub fn alb_event(body: &str, headers: &[(String, String)], base64: bool) -> Stri
     })
     .to_string()
 }
+
+/// The three webhook functions over one database, as deployed: each event
+/// goes to the function of its family.
+pub struct TestStack {
+    pub db: TestDb,
+    pub users: WebhookState,
+    pub organizations: WebhookState,
+    pub memberships: WebhookState,
+}
+
+impl TestStack {
+    pub async fn spawn() -> Self {
+        Self::over(TestDb::spawn().await)
+    }
+
+    pub fn over(db: TestDb) -> Self {
+        Self {
+            users: webhook_state(Family::Users, &db.url, vec![]),
+            organizations: webhook_state(Family::Organizations, &db.url, vec![]),
+            memberships: webhook_state(Family::Memberships, &db.url, vec![]),
+            db,
+        }
+    }
+
+    /// The function Clerk's dashboard would route this event type to.
+    pub fn function_for(&self, event_type: &str) -> &WebhookState {
+        if event_type.starts_with("organizationMembership.") {
+            &self.memberships
+        } else if event_type.starts_with("organization.") {
+            &self.organizations
+        } else {
+            &self.users
+        }
+    }
+
+    /// Signs and delivers `payload` to the function of its family.
+    pub async fn deliver(&self, svix_id: &str, payload: &Value) -> Answer {
+        let body = payload.to_string();
+        let event = function_url_event("POST", &body, &signed_headers(TEST_SECRET, svix_id, now(), &body), false);
+        let request = lambda_http::request::from_str(&event).expect("lambda_http accepts the event");
+        let state = self.function_for(payload["type"].as_str().unwrap_or_default());
+        answer(clerk_sync::handle(state, request).await)
+    }
+
+    /// Delivers and asserts the answer's status.
+    pub async fn expect(&self, svix_id: &str, payload: &Value, status: &str) -> Answer {
+        let answer = self.deliver(svix_id, payload).await;
+        assert_eq!(answer.status, 200, "{svix_id}: {answer:?}");
+        assert_eq!(answer.body["status"], status, "{svix_id}: {answer:?}");
+        answer
+    }
+
+    /// The synced state, ordered, without bookkeeping: what convergence compares.
+    pub async fn snapshot(&self) -> Value {
+        json!({
+            "users": self.db.rows(
+                "SELECT clerk_user_id, email, first_name, last_name, image_url, deleted_at
+                 FROM users ORDER BY clerk_user_id").await,
+            "organizations": self.db.rows(
+                "SELECT clerk_org_id, name, slug, image_url, deleted_at, stripe_customer_id
+                 FROM organization ORDER BY clerk_org_id").await,
+            "memberships": self.db.rows(
+                "SELECT u.clerk_user_id, o.clerk_org_id, m.role, m.clerk_membership_id, m.deleted_at
+                 FROM user_organizations m JOIN users u ON u.id = m.user_id
+                 JOIN organization o ON o.id = m.organization_id ORDER BY 1, 2").await,
+            "events": self.db.rows(
+                "SELECT svix_id, event_type, clerk_object_id, status, last_error
+                 FROM clerk_webhook_events ORDER BY svix_id").await,
+        })
+    }
+}
+
+impl TestStack {
+    /// Delivers `payload` to the users function, whatever its type.
+    pub async fn users_deliver(&self, svix_id: &str, payload: &Value) -> Value {
+        let answer = self.deliver_raw(&self.users, svix_id, &payload.to_string()).await;
+        assert_eq!(answer.status, 200, "{answer:?}");
+        answer.body
+    }
+
+    /// Signs and delivers exact body text to one function.
+    pub async fn deliver_raw(&self, state: &WebhookState, svix_id: &str, body: &str) -> Answer {
+        let event = function_url_event("POST", body, &signed_headers(TEST_SECRET, svix_id, now(), body), false);
+        let request = lambda_http::request::from_str(&event).expect("lambda_http accepts the event");
+        answer(clerk_sync::handle(state, request).await)
+    }
+}

@@ -1,4 +1,6 @@
 //! One test binary, so the whole run shares one throwaway PostgreSQL cluster.
 
+mod concurrency;
 mod intake;
 mod migrations;
+mod sync;
