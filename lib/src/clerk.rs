@@ -140,6 +140,8 @@ pub enum Change {
 }
 
 /// The decision for one authentic event.
+// One lives on the stack per request: boxing the large variant would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Plan {
     Apply(Change),

@@ -2,8 +2,7 @@
 
 use clerk_sync_tests::{
     clerk::{
-        self, email, membership, organization, organization_deleted, sample, simple_user, user, user_deleted,
-        Membership,
+        email, membership, organization, organization_deleted, sample, simple_user, user, user_deleted, Membership,
     },
     TestStack,
 };
@@ -355,5 +354,4 @@ async fn membership_roles_are_kept_verbatim() {
             json!({"email": "ada@example.com", "role": "org:billing_manager"})
         ]
     );
-    let _ = clerk::sample;
 }
