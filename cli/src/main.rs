@@ -1,1 +1,168 @@
-fn main() {}
+//! `clerk-sync`: the clerk-sync command-line tool.
+//!
+//! - `clerk-sync migrate`: applies pending schema migrations.
+//! - `clerk-sync sign`: signs a Clerk payload and wraps it in a Lambda
+//!   Function URL request event, for `cargo lambda invoke` and curl.
+
+mod error;
+mod event;
+mod migrate;
+mod sign;
+
+use std::{
+    io::{self, Write},
+    path::PathBuf,
+    process::ExitCode,
+};
+
+use clap::{Args, Parser, Subcommand};
+use clerk_sync::{clerk::Envelope, migrate::MIGRATIONS};
+
+use crate::{error::CliError, sign::Secret};
+
+#[derive(Debug, Parser)]
+#[command(name = "clerk-sync", version, about = "clerk-sync: keep PostgreSQL in step with Clerk webhooks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Migrate(MigrateArgs),
+    Sign(SignArgs),
+}
+
+/// Apply pending schema migrations to DATABASE_URL.
+///
+/// Safe to run at any time and from several places at once: the run holds an
+/// advisory lock, and an up-to-date database costs one query. Migrations that
+/// were applied and then changed or removed stop the run.
+#[derive(Debug, Args)]
+struct MigrateArgs {
+    /// PostgreSQL connection string, e.g. postgres://user:password@localhost:5432/app
+    /// (prefer the environment variable: command lines are visible to other users). Never printed.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, value_name = "URL")]
+    database_url: Option<String>,
+}
+
+/// Sign a Clerk webhook payload and wrap it in a Lambda Function URL request event
+///
+/// The payload file's bytes are the request body exactly as they are (nothing
+/// is re-serialized or trimmed), signed as Svix signs a delivery: svix-id,
+/// svix-timestamp (now, unless given) and svix-signature headers. The event
+/// prints to standard output, or to --output.
+///
+/// Handlers accept a signature for 5 minutes: sign again just before sending.
+///
+/// Examples:
+///   clerk-sync sign events/payloads/user.created.json -o /tmp/ev.json
+///   cargo lambda watch -A 127.0.0.1    # in another terminal
+///   cargo lambda invoke clerk-users --invoke-address 127.0.0.1 --data-file /tmp/ev.json
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+struct SignArgs {
+    /// The Clerk payload to sign, e.g. events/payloads/user.created.json.
+    #[arg(value_name = "PAYLOAD.json")]
+    payload: PathBuf,
+
+    /// Write the event to FILE instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+
+    /// The svix-id header [default: a fresh msg_<uuid>]. Reusing an id replays the
+    /// same message: the handler answers it as a duplicate.
+    #[arg(long, value_name = "ID")]
+    svix_id: Option<String>,
+
+    /// The svix-timestamp header, in Unix seconds [default: now]. Handlers refuse
+    /// timestamps more than 5 minutes from their clock.
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(i64).range(0..))]
+    timestamp: Option<i64>,
+
+    /// The request path (rawPath) of the event.
+    #[arg(long, value_name = "PATH", default_value = "/")]
+    path: String,
+
+    /// The endpoint's signing secret (whsec_…); with several (comma- or
+    /// whitespace-separated, as during a rotation) the first signs
+    /// [default: the development secret whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw].
+    /// Never printed.
+    #[arg(long, env = "CLERK_WEBHOOK_SECRET", hide_env_values = true, value_name = "WHSEC")]
+    secret: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Migrate(args) => migrate(args),
+        Command::Sign(args) => sign(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", error::report(&e));
+            if let Some(hint) = e.hint() {
+                eprintln!("hint: {hint}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn migrate(args: MigrateArgs) -> Result<(), CliError> {
+    let url = args.database_url.filter(|u| !u.trim().is_empty()).ok_or(CliError::MissingDatabaseUrl)?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(CliError::Runtime)?;
+    let report = runtime.block_on(migrate::run(&url))?;
+    if report.applied.is_empty() {
+        println!("up to date: all {} migrations were already applied", MIGRATIONS.len());
+    } else {
+        for name in &report.applied {
+            println!("applied {name}");
+        }
+        println!("applied {} of {} migrations; the database is up to date", report.applied.len(), MIGRATIONS.len());
+    }
+    Ok(())
+}
+
+fn sign(args: SignArgs) -> Result<(), CliError> {
+    let bytes =
+        std::fs::read(&args.payload).map_err(|source| CliError::ReadPayload { path: args.payload.clone(), source })?;
+    let body = std::str::from_utf8(&bytes).map_err(|_| CliError::PayloadNotUtf8 { path: args.payload.clone() })?;
+
+    let secret = Secret::choose(args.secret.as_deref());
+    match secret {
+        Secret::Development => eprintln!(
+            "note: CLERK_WEBHOOK_SECRET is not set; signing with the development secret {}. \
+             Set CLERK_WEBHOOK_SECRET or pass --secret to sign for another endpoint.",
+            sign::DEV_SECRET
+        ),
+        Secret::Configured { count, .. } if count > 1 => {
+            eprintln!("note: CLERK_WEBHOOK_SECRET holds {count} secrets; signing with the first")
+        }
+        Secret::Configured { .. } => {}
+    }
+
+    let svix_id = args.svix_id.unwrap_or_else(sign::fresh_svix_id);
+    let timestamp = args.timestamp.unwrap_or_else(sign::now);
+    let text = sign::signed_event(secret.value(), &svix_id, timestamp, &args.path, body)?;
+
+    match Envelope::parse(&bytes) {
+        Ok(envelope) => eprintln!("signed {} as {svix_id} at {timestamp}", envelope.event_type),
+        Err(reason) => eprintln!(
+            "warning: {} is not a Clerk webhook payload ({reason}); the handlers will answer 400",
+            args.payload.display()
+        ),
+    }
+
+    match &args.output {
+        Some(path) => {
+            std::fs::write(path, text).map_err(|source| CliError::WriteOutput { path: path.clone(), source })?
+        }
+        None => {
+            let mut stdout = io::stdout().lock();
+            stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()).map_err(CliError::WriteStdout)?
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,125 @@
+//! Every way a command fails. Each message says what is wrong and how to fix
+//! it, and none prints a secret: neither the database URL (it holds a
+//! password) nor a signing secret.
+
+use std::{error::Error, io, path::PathBuf};
+
+use clerk_sync::{ids::InvalidId, migrate::MigrateError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(
+        "DATABASE_URL is not set: set DATABASE_URL or pass --database-url \
+         (e.g. postgres://user:password@localhost:5432/app)"
+    )]
+    MissingDatabaseUrl,
+
+    #[error(
+        "DATABASE_URL (or --database-url) is not a PostgreSQL connection string: \
+         expected postgres://user:password@host:port/db or key=value pairs (host=… user=… dbname=…)"
+    )]
+    InvalidDatabaseUrl,
+
+    #[error("cannot connect to PostgreSQL at {target}")]
+    Connect { target: String, source: tokio_postgres::Error },
+
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(io::Error),
+
+    #[error(transparent)]
+    Migrate(#[from] MigrateError),
+
+    #[error("cannot read the payload {}: {source}", path.display())]
+    ReadPayload { path: PathBuf, source: io::Error },
+
+    #[error(
+        "the payload {} is not UTF-8 text: Svix signs text bodies; pass a Clerk JSON payload \
+         such as events/payloads/user.created.json",
+        path.display()
+    )]
+    PayloadNotUtf8 { path: PathBuf },
+
+    #[error(
+        "the signing secret from {origin} is not a Svix signing secret: expected whsec_ followed by padded \
+         base64; copy it from the Clerk dashboard (Webhooks → your endpoint → Signing Secret), \
+         or unset it to sign with the development secret"
+    )]
+    InvalidSecret { origin: &'static str },
+
+    #[error("--svix-id is invalid: {0} (e.g. msg_2pQm7ZtR4eLw9NcB1xVk6HsYuJa)")]
+    InvalidSvixId(InvalidId),
+
+    #[error("--path {0:?} is invalid: it must start with '/' and contain no '?', '#' or whitespace (e.g. /webhooks)")]
+    InvalidPath(String),
+
+    #[error("cannot sign the payload: {0}")]
+    Sign(svix::webhooks::WebhookError),
+
+    #[error("cannot serialize the event: {0}")]
+    Serialize(serde_json::Error),
+
+    #[error("cannot write the event to {}: {source}", path.display())]
+    WriteOutput { path: PathBuf, source: io::Error },
+
+    #[error("cannot write the event to standard output: {0}")]
+    WriteStdout(io::Error),
+}
+
+impl CliError {
+    /// What to do about it, when the message alone does not say.
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            CliError::Connect { .. } => {
+                Some("check that the server is running and the URL's host, port, user, password and database name")
+            }
+            CliError::Migrate(MigrateError::Failed { .. }) => Some(
+                "the failed migration was rolled back and nothing after it ran; fix the cause, then run \
+                 clerk-sync migrate again",
+            ),
+            CliError::Migrate(MigrateError::Db(_)) => {
+                Some("check that the database user may create tables and take advisory locks, then run it again")
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The error and its causes on one line, `outer: inner: …`, skipping a cause
+/// whose text the line already holds. tokio-postgres, for one, keeps the
+/// server's message in the cause ("db error" alone says little).
+pub fn report(error: &dyn Error) -> String {
+    let mut line = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        let text = e.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        cause = e.source();
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("{0}")]
+    struct Msg(&'static str, #[source] Option<Box<Msg>>);
+
+    #[test]
+    fn reports_every_new_cause_once() {
+        let inner = Msg("Connection refused (os error 111)", None);
+        let middle = Msg("error connecting to server", Some(Box::new(inner)));
+        let outer = Msg("cannot connect to PostgreSQL at app@localhost:5432/app", Some(Box::new(middle)));
+        assert_eq!(
+            report(&outer),
+            "cannot connect to PostgreSQL at app@localhost:5432/app: error connecting to server: \
+             Connection refused (os error 111)"
+        );
+        let repeated = Msg("migration 0001 failed: db error", Some(Box::new(Msg("db error", None))));
+        assert_eq!(report(&repeated), "migration 0001 failed: db error");
+    }
+}

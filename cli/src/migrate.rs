@@ -1,0 +1,67 @@
+//! `clerk-sync migrate`: the library's migrations over one plain connection.
+
+use std::{str::FromStr, time::Duration};
+
+use clerk_sync::migrate::MigrationReport;
+use tokio_postgres::{config::Host, Config, NoTls};
+
+use crate::error::CliError;
+
+/// Applies the pending migrations to the database at `url`.
+pub async fn run(url: &str) -> Result<MigrationReport, CliError> {
+    let mut config = Config::from_str(url).map_err(|_| CliError::InvalidDatabaseUrl)?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(Duration::from_secs(10));
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("clerk-sync-cli");
+    }
+    let (mut client, connection) =
+        config.connect(NoTls).await.map_err(|source| CliError::Connect { target: describe(&config), source })?;
+    // Drives the connection; it ends when `client` is dropped.
+    tokio::spawn(connection);
+    Ok(clerk_sync::migrate::run(&mut client).await?)
+}
+
+/// `user@host:port/db`, for messages: everything but the password.
+pub fn describe(config: &Config) -> String {
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .map(|host| match host {
+            Host::Tcp(name) => name.clone(),
+            #[cfg(unix)]
+            Host::Unix(path) => path.display().to_string(),
+        })
+        .collect();
+    let hosts = if hosts.is_empty() { "localhost".to_string() } else { hosts.join(",") };
+    let ports: Vec<String> = config.get_ports().iter().map(u16::to_string).collect();
+    let port = if ports.is_empty() { "5432".to_string() } else { ports.join(",") };
+    let user = config.get_user().map(|u| format!("{u}@")).unwrap_or_default();
+    let db = config.get_dbname().map(|d| format!("/{d}")).unwrap_or_default();
+    format!("{user}{hosts}:{port}{db}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn describes_the_target_without_the_password() {
+        let config = match Config::from_str("postgres://app:s3cr3t@db.internal:6432/clerk") {
+            Ok(config) => config,
+            Err(e) => panic!("valid URL refused: {e}"),
+        };
+        assert_eq!(describe(&config), "app@db.internal:6432/clerk");
+    }
+
+    #[tokio::test]
+    async fn a_bad_url_is_reported_without_its_contents() {
+        let message = match run("postgres://app:s3cr3t@host:notaport/db").await {
+            Ok(_) => panic!("an invalid URL migrates"),
+            Err(e) => e.to_string(),
+        };
+        assert!(message.contains("DATABASE_URL"), "{message}");
+        assert!(!message.contains("s3cr3t"), "{message}");
+    }
+}
