@@ -67,6 +67,12 @@ fn bin_dir() -> PathBuf {
         .unwrap_or_else(|| panic!("{MISSING}"))
 }
 
+/// A PostgreSQL client program (`pg_dump`, `psql`…) from the same
+/// installation the throwaway cluster uses.
+pub fn pg_binary(name: &str) -> PathBuf {
+    bin_dir().join(name)
+}
+
 fn is_root() -> bool {
     Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false)
 }
