@@ -4,9 +4,13 @@ use std::{str::FromStr, time::Duration};
 
 use deadpool_postgres::{HookError, Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::OnceCell;
 use tokio_postgres::{error::SqlState, NoTls};
 
-use crate::config::{self, ConfigError, Source};
+use crate::{
+    config::{self, ConfigError, Source},
+    migrate,
+};
 
 /// How to reach PostgreSQL. The URL holds a password: it never prints.
 #[derive(Debug)]
@@ -118,5 +122,52 @@ impl DbError {
     /// same bytes cannot succeed.
     pub fn is_data_exception(&self) -> bool {
         self.sql_state().is_some_and(|s| s.code().starts_with("22"))
+    }
+}
+
+/// The pool and the once-per-instance migration gate every function shares.
+pub struct Database {
+    pool: Pool,
+    run_migrations: bool,
+    migrated: OnceCell<()>,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database").field("run_migrations", &self.run_migrations).finish_non_exhaustive()
+    }
+}
+
+impl Database {
+    /// Builds the pool without connecting. Pending migrations (unless
+    /// skipped) are applied on the first `client()`, after the first poll
+    /// of the Lambda Runtime API rather than before it.
+    pub fn new(settings: &DbSettings, run_migrations: bool) -> Result<Self, ConfigError> {
+        Ok(Self { pool: build_pool(settings)?, run_migrations, migrated: OnceCell::new() })
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// A pooled connection, the schema migrated.
+    pub async fn client(&self) -> Result<deadpool_postgres::Client, DbError> {
+        let mut client = self.pool.get().await?;
+        if self.run_migrations {
+            self.migrated
+                .get_or_try_init(|| async {
+                    migrate::run(&mut client).await.map(drop).map_err(|e| {
+                        tracing::error!(error = %e, "migrations failed");
+                        match e {
+                            migrate::MigrateError::Db(e) | migrate::MigrateError::Failed { source: e, .. } => {
+                                DbError::Query(e)
+                            }
+                            _ => DbError::Schema(e.to_string()),
+                        }
+                    })
+                })
+                .await?;
+        }
+        Ok(client)
     }
 }

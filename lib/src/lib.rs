@@ -10,13 +10,18 @@
 //! The crate knows nothing of the Lambda runtime beyond the `http` request
 //! and response types.
 
+pub mod api;
+pub mod auth;
 pub mod clerk;
 pub mod config;
 pub mod db;
 pub mod ids;
 pub mod migrate;
 pub mod response;
+pub mod seller_accounts;
 pub mod sync;
+pub mod tenant;
+pub mod vault;
 pub mod webhook;
 
 pub use clerk::Family;

@@ -6,18 +6,15 @@
 
 use std::time::Instant;
 
-use deadpool_postgres::Pool;
 use http::{header, HeaderMap, Method, Request, Response, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use svix::webhooks::{Webhook, WebhookError as SvixError};
-use tokio::sync::OnceCell;
 
 use crate::{
     clerk::{self, Envelope, Family, Plan},
     config::{ConfigError, WebhookConfig},
-    db::{self, DbError},
+    db::Database,
     ids::SvixId,
-    migrate,
     response::{json, ErrorBody},
     sync::{self, EventRecord, Outcome},
 };
@@ -160,9 +157,7 @@ pub struct WebhookState {
     family: Family,
     secrets: SigningSecrets,
     max_body_bytes: usize,
-    pool: Pool,
-    run_migrations: bool,
-    migrated: OnceCell<()>,
+    db: Database,
 }
 
 impl WebhookState {
@@ -171,36 +166,14 @@ impl WebhookState {
     pub fn new(family: Family, config: WebhookConfig) -> Result<Self, ConfigError> {
         Ok(Self {
             family,
-            pool: db::build_pool(&config.db)?,
+            db: Database::new(&config.db, config.run_migrations)?,
             secrets: config.secrets,
             max_body_bytes: config.max_body_bytes,
-            run_migrations: config.run_migrations,
-            migrated: OnceCell::new(),
         })
     }
 
-    pub fn pool(&self) -> &Pool {
-        &self.pool
-    }
-
-    async fn client(&self) -> Result<deadpool_postgres::Client, DbError> {
-        let mut client = self.pool.get().await?;
-        if self.run_migrations {
-            self.migrated
-                .get_or_try_init(|| async {
-                    migrate::run(&mut client).await.map(drop).map_err(|e| {
-                        tracing::error!(error = %e, "migrations failed");
-                        match e {
-                            migrate::MigrateError::Db(e) | migrate::MigrateError::Failed { source: e, .. } => {
-                                DbError::Query(e)
-                            }
-                            _ => DbError::Schema(e.to_string()),
-                        }
-                    })
-                })
-                .await?;
-        }
-        Ok(client)
+    pub fn database(&self) -> &Database {
+        &self.db
     }
 }
 
@@ -279,7 +252,7 @@ async fn intake<B: AsRef<[u8]>>(
         payload,
     };
     let outcome = async {
-        let client = state.client().await?;
+        let client = state.db.client().await?;
         sync::deliver(&client, &event, &plan).await
     }
     .await

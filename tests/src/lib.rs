@@ -7,6 +7,7 @@
 
 pub mod clerk;
 mod postgres;
+pub mod session;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -19,7 +20,7 @@ use clerk_sync::{
 use serde_json::{json, Value};
 use tokio_postgres::NoTls;
 
-pub use postgres::server_url;
+pub use postgres::{pg_binary, server_url};
 
 /// The signing secret of the first published Svix test vector.
 pub const TEST_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -339,4 +340,47 @@ impl TestStack {
         let request = lambda_http::request::from_str(&event).expect("lambda_http accepts the event");
         answer(clerk_sync::handle(state, request).await)
     }
+}
+
+/// An API function's state (sync-status, seller-accounts) over a test
+/// database, trusting the k1 test key; `extra` overrides settings.
+pub fn api_state(url: &str, extra: Vec<(&'static str, String)>) -> clerk_sync::api::ApiState {
+    let mut vars = vec![("DATABASE_URL", url.to_string()), ("SKIP_DB_MIGRATIONS", "true".to_string())];
+    vars.extend(session::pem_settings());
+    vars.extend(extra);
+    clerk_sync::api::ApiState::from_source(&Vars(vars)).expect("valid API configuration")
+}
+
+/// An API Gateway HTTP API (payload 2.0) request, as the app sends it.
+pub fn api_request(method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> lambda_http::Request {
+    let mut headers = serde_json::Map::new();
+    headers.insert("accept".into(), json!("application/json"));
+    headers.insert("content-type".into(), json!("application/json"));
+    if let Some(token) = token {
+        headers.insert("authorization".into(), json!(format!("Bearer {token}")));
+    }
+    let (raw_path, raw_query) = path.split_once('?').unwrap_or((path, ""));
+    let event = json!({
+        "version": "2.0",
+        "routeKey": format!("{method} {raw_path}"),
+        "rawPath": raw_path,
+        "rawQueryString": raw_query,
+        "headers": headers,
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "api", "domainName": "api.example.test", "domainPrefix": "api",
+            "http": {"method": method, "path": raw_path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "test"},
+            "requestId": uuid::Uuid::new_v4().to_string(), "routeKey": "$default", "stage": "$default",
+            "time": "30/Nov/2026:12:00:00 +0000", "timeEpoch": 1_795_000_000_000_i64
+        },
+        "body": body,
+        "isBase64Encoded": false
+    });
+    lambda_http::request::from_str(&event.to_string()).expect("lambda_http accepts the event")
+}
+
+/// Status and body of an API answer (JSON, or HTML as a string).
+pub fn api_answer(response: http::Response<String>) -> Answer {
+    let status = response.status().as_u16();
+    let body = serde_json::from_str(response.body()).unwrap_or_else(|_| Value::String(response.body().clone()));
+    Answer { status, body }
 }

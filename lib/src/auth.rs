@@ -1,0 +1,327 @@
+//! Clerk session tokens: RS256 JWTs, verified networklessly with the PEM
+//! public key (`CLERK_JWT_KEY`, Clerk's recommended mode) or with keys from
+//! `CLERK_JWKS_URL`, fetched on first use, cached, and refetched (at most
+//! once per `CLERK_JWKS_MIN_REFRESH_SECS`) when a token names an unknown `kid`.
+//!
+//! Both session-token versions are read: v1 carries the active organization
+//! as `org_id` / `org_role` / `org_slug`, v2 as `o: {id, rol, slg}` with the
+//! role lacking its `org:` prefix.
+
+use std::{
+    collections::HashMap,
+    sync::RwLock,
+    time::{Duration, Instant},
+};
+
+use http::HeaderMap;
+use jsonwebtoken::{decode, decode_header, jwk::Jwk, Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use tokio::sync::Mutex;
+
+use crate::{
+    config::{self, ConfigError, Source},
+    ids::{ClerkOrgId, ClerkUserId},
+};
+
+/// Leeway for `exp` and `nbf`: clocks differ a little between Clerk and us.
+const LEEWAY_SECS: u64 = 5;
+
+/// Why a session was refused. Every variant is a 401 to the caller; the
+/// variant is for logs and tests.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SessionError {
+    #[error("no session token (Authorization: Bearer … or the __session cookie)")]
+    Missing,
+    #[error("the session token is malformed")]
+    Malformed,
+    #[error("the session token's signature does not verify")]
+    BadSignature,
+    #[error("only RS256 session tokens are accepted")]
+    WrongAlgorithm,
+    #[error("the session token has expired")]
+    Expired,
+    #[error("the session token is not valid yet")]
+    NotYetValid,
+    #[error("the session token was issued by another Clerk instance")]
+    WrongIssuer,
+    #[error("the session token was issued to a party that is not authorized")]
+    UnauthorizedParty,
+    #[error("no key verifies the session token (unknown kid)")]
+    UnknownKey,
+    #[error("the signing keys could not be fetched")]
+    KeysUnavailable,
+}
+
+/// The active organization a session names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveOrganization {
+    pub id: ClerkOrgId,
+    /// With its `org:` prefix, whatever the token version.
+    pub role: Option<String>,
+    pub slug: Option<String>,
+}
+
+/// A verified session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub user_id: ClerkUserId,
+    pub session_id: Option<String>,
+    pub organization: Option<ActiveOrganization>,
+}
+
+#[derive(Deserialize)]
+struct V2Org {
+    id: Option<String>,
+    rol: Option<String>,
+    slg: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Claims {
+    sub: String,
+    sid: Option<String>,
+    azp: Option<String>,
+    org_id: Option<String>,
+    org_role: Option<String>,
+    org_slug: Option<String>,
+    o: Option<V2Org>,
+}
+
+/// Where verification keys come from.
+enum Keys {
+    /// `CLERK_JWT_KEY`: no network, ever.
+    Pem(DecodingKey),
+    Jwks(JwksCache),
+}
+
+struct JwksCache {
+    url: String,
+    min_refresh: Duration,
+    keys: RwLock<HashMap<String, DecodingKey>>,
+    last_fetch: Mutex<Option<Instant>>,
+}
+
+/// Verifies Clerk session tokens. Built once per cold start, without I/O.
+pub struct SessionVerifier {
+    keys: Keys,
+    issuer: Option<String>,
+    authorized_parties: Vec<String>,
+}
+
+impl std::fmt::Debug for SessionVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let keys = match &self.keys {
+            Keys::Pem(_) => "CLERK_JWT_KEY",
+            Keys::Jwks(_) => "CLERK_JWKS_URL",
+        };
+        f.debug_struct("SessionVerifier")
+            .field("keys", &keys)
+            .field("issuer", &self.issuer)
+            .field("authorized_parties", &self.authorized_parties)
+            .finish()
+    }
+}
+
+impl SessionVerifier {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&config::Env)
+    }
+
+    pub fn from_source(src: &impl Source) -> Result<Self, ConfigError> {
+        let keys = match (src.get("CLERK_JWT_KEY"), src.get("CLERK_JWKS_URL")) {
+            (Some(pem), _) => {
+                // Environment variables often carry the PEM with literal "\n".
+                let pem = pem.replace("\\n", "\n");
+                Keys::Pem(DecodingKey::from_rsa_pem(pem.as_bytes()).map_err(|_| ConfigError::Invalid {
+                    var: "CLERK_JWT_KEY",
+                    reason: "not an RSA public key in PEM form (Clerk dashboard → API keys → JWT public key)".into(),
+                })?)
+            }
+            (None, Some(url)) => {
+                if !(url.starts_with("https://") || url.starts_with("http://")) {
+                    return Err(ConfigError::Invalid {
+                        var: "CLERK_JWKS_URL",
+                        reason: "must be an http(s) URL".into(),
+                    });
+                }
+                Keys::Jwks(JwksCache {
+                    url,
+                    min_refresh: config::seconds(src, "CLERK_JWKS_MIN_REFRESH_SECS", Duration::from_secs(60))?,
+                    keys: RwLock::new(HashMap::new()),
+                    last_fetch: Mutex::new(None),
+                })
+            }
+            (None, None) => {
+                return Err(ConfigError::Missing {
+                    var: "CLERK_JWT_KEY",
+                    hint: "set CLERK_JWT_KEY to the instance's PEM public key (or CLERK_JWKS_URL to its JWKS URL)",
+                })
+            }
+        };
+        let authorized_parties = src
+            .get("CLERK_AUTHORIZED_PARTIES")
+            .map(|v| {
+                v.split(',').map(|p| p.trim().trim_end_matches('/').to_string()).filter(|p| !p.is_empty()).collect()
+            })
+            .unwrap_or_default();
+        Ok(Self {
+            keys,
+            issuer: src.get("CLERK_ISSUER").map(|i| i.trim().trim_end_matches('/').to_string()),
+            authorized_parties,
+        })
+    }
+
+    /// Verifies the session token carried by a request.
+    pub async fn verify_request(&self, headers: &HeaderMap) -> Result<Session, SessionError> {
+        let token = session_token(headers).ok_or(SessionError::Missing)?;
+        self.verify(token).await
+    }
+
+    /// Verifies one token: RS256 only, signature, `exp`/`nbf` with a small
+    /// leeway, `iss` when configured, `azp` against the allow-list.
+    pub async fn verify(&self, token: &str) -> Result<Session, SessionError> {
+        let header = decode_header(token).map_err(|_| SessionError::Malformed)?;
+        if header.alg != Algorithm::RS256 {
+            return Err(SessionError::WrongAlgorithm);
+        }
+        let key = match &self.keys {
+            Keys::Pem(key) => key.clone(),
+            Keys::Jwks(cache) => cache.key(header.kid.as_deref().ok_or(SessionError::UnknownKey)?).await?,
+        };
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.leeway = LEEWAY_SECS;
+        validation.validate_nbf = true;
+        validation.validate_aud = false;
+        validation.set_required_spec_claims(&["exp", "nbf", "sub"]);
+        if let Some(issuer) = &self.issuer {
+            validation.set_issuer(&[issuer]);
+        }
+        let claims = decode::<Claims>(token, &key, &validation)
+            .map_err(|e| {
+                use jsonwebtoken::errors::ErrorKind;
+                match e.kind() {
+                    ErrorKind::ExpiredSignature => SessionError::Expired,
+                    ErrorKind::ImmatureSignature => SessionError::NotYetValid,
+                    ErrorKind::InvalidIssuer => SessionError::WrongIssuer,
+                    ErrorKind::InvalidAlgorithm => SessionError::WrongAlgorithm,
+                    ErrorKind::InvalidSignature => SessionError::BadSignature,
+                    _ => SessionError::Malformed,
+                }
+            })?
+            .claims;
+        if !self.authorized_parties.is_empty() {
+            let azp = claims.azp.as_deref().map(|a| a.trim_end_matches('/'));
+            if !azp.is_some_and(|azp| self.authorized_parties.iter().any(|p| p == azp)) {
+                return Err(SessionError::UnauthorizedParty);
+            }
+        }
+        session_from(claims)
+    }
+}
+
+fn session_from(claims: Claims) -> Result<Session, SessionError> {
+    let user_id = ClerkUserId::parse(&claims.sub).map_err(|_| SessionError::Malformed)?;
+    let (org_id, role, slug) = match claims.o {
+        Some(o) => (o.id, o.rol, o.slg),
+        None => (claims.org_id, claims.org_role, claims.org_slug),
+    };
+    let organization = match org_id {
+        Some(id) => Some(ActiveOrganization {
+            id: ClerkOrgId::parse(&id).map_err(|_| SessionError::Malformed)?,
+            role: role.map(|r| if r.starts_with("org:") { r } else { format!("org:{r}") }),
+            slug,
+        }),
+        None => None,
+    };
+    Ok(Session { user_id, session_id: claims.sid, organization })
+}
+
+/// `Authorization: Bearer <jwt>`, else Clerk's same-origin `__session` cookie.
+fn session_token(headers: &HeaderMap) -> Option<&str> {
+    let bearer = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    bearer.or_else(|| {
+        headers
+            .get_all(http::header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().strip_prefix("__session="))
+            .find(|t| !t.is_empty())
+    })
+}
+
+impl JwksCache {
+    async fn key(&self, kid: &str) -> Result<DecodingKey, SessionError> {
+        if let Some(key) = self.cached(kid) {
+            return Ok(key);
+        }
+        // One fetch at a time; the others wait and then find the key.
+        let mut last_fetch = self.last_fetch.lock().await;
+        if let Some(key) = self.cached(kid) {
+            return Ok(key);
+        }
+        if last_fetch.is_some_and(|at| at.elapsed() < self.min_refresh) {
+            return Err(SessionError::UnknownKey);
+        }
+        *last_fetch = Some(Instant::now());
+        let keys = fetch_jwks(&self.url).await.map_err(|reason| {
+            tracing::error!(%reason, "fetching the JWKS failed");
+            SessionError::KeysUnavailable
+        })?;
+        let mut cache = self.keys.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        *cache = keys;
+        cache.get(kid).cloned().ok_or(SessionError::UnknownKey)
+    }
+
+    fn cached(&self, kid: &str) -> Option<DecodingKey> {
+        self.keys.read().unwrap_or_else(|poisoned| poisoned.into_inner()).get(kid).cloned()
+    }
+}
+
+/// Fetches a JWKS document and keeps its RSA signing keys by `kid`.
+async fn fetch_jwks(url: &str) -> Result<HashMap<String, DecodingKey>, String> {
+    use http_body_util::{BodyExt, Empty, Limited};
+    use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+
+    #[derive(Deserialize)]
+    struct Document {
+        keys: Vec<serde_json::Value>,
+    }
+
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_native_roots()
+        .map_err(|e| format!("no TLS roots: {e}"))?
+        .https_or_http()
+        .enable_http1()
+        .build();
+    let client: Client<_, Empty<bytes::Bytes>> = Client::builder(TokioExecutor::new()).build(connector);
+    let uri: http::Uri = url.parse().map_err(|_| "CLERK_JWKS_URL is not a valid URI".to_string())?;
+    let response = tokio::time::timeout(Duration::from_secs(5), client.get(uri))
+        .await
+        .map_err(|_| "timed out".to_string())?
+        .map_err(|e| format!("request failed: {e}"))?;
+    if !response.status().is_success() {
+        return Err(format!("answered {}", response.status()));
+    }
+    let body = Limited::new(response.into_body(), 256 * 1024)
+        .collect()
+        .await
+        .map_err(|e| format!("reading the body failed: {e}"))?
+        .to_bytes();
+    let document: Document = serde_json::from_slice(&body).map_err(|_| "not a JWKS document".to_string())?;
+    Ok(document
+        .keys
+        .into_iter()
+        // Keys of other types or algorithms are skipped, not fatal.
+        .filter_map(|value| serde_json::from_value::<Jwk>(value).ok())
+        .filter_map(|jwk| {
+            let kid = jwk.common.key_id.clone()?;
+            Some((kid, DecodingKey::from_jwk(&jwk).ok()?))
+        })
+        .collect())
+}

@@ -1,0 +1,230 @@
+//! The app's auth helpers: a verified Clerk session resolved into our own
+//! rows. The database, not the token, decides membership and role: a
+//! removed member loses access as soon as the `organizationMembership.deleted`
+//! webhook has landed, even while the token is still valid, and a deleted
+//! user or organization has no access at all.
+
+use deadpool_postgres::Client;
+use http::{HeaderMap, StatusCode};
+use serde::Serialize;
+use tokio_postgres::{types::Type, Row};
+use uuid::Uuid;
+
+use crate::{
+    auth::{Session, SessionError, SessionVerifier},
+    db::DbError,
+    response::{json, ErrorBody},
+};
+
+/// The signed-in user, as our database holds them (active rows only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CurrentUser {
+    pub id: Uuid,
+    pub clerk_user_id: String,
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub image_url: Option<String>,
+}
+
+/// An organization with the caller's role in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CurrentOrganization {
+    pub id: Uuid,
+    pub clerk_org_id: String,
+    pub name: Option<String>,
+    pub slug: Option<String>,
+    pub role: String,
+}
+
+/// Both, for handlers that act within one organization.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuthContext {
+    pub user: CurrentUser,
+    pub organization: CurrentOrganization,
+}
+
+/// The least role an operation needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requirement {
+    Member,
+    Admin,
+}
+
+impl Requirement {
+    fn allows(self, role: &str) -> bool {
+        match self {
+            Requirement::Member => true,
+            // `admin` is the role of very old Clerk instances.
+            Requirement::Admin => matches!(role, "org:admin" | "admin"),
+        }
+    }
+}
+
+/// Why a request may not proceed; mapped to its status in one place.
+#[derive(Debug, thiserror::Error)]
+pub enum AccessError {
+    #[error("sign in first: {0}")]
+    Unauthenticated(SessionError),
+    #[error("your account is not (or no longer) known here")]
+    UnknownUser,
+    #[error("select an organization you are a member of")]
+    NoActiveOrganization,
+    #[error("your role in this organization does not allow this")]
+    InsufficientRole,
+    #[error("the database is unavailable; retry later")]
+    Unavailable(#[from] DbError),
+}
+
+impl AccessError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AccessError::Unauthenticated(SessionError::KeysUnavailable) | AccessError::Unavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            AccessError::Unauthenticated(_) | AccessError::UnknownUser => StatusCode::UNAUTHORIZED,
+            AccessError::NoActiveOrganization | AccessError::InsufficientRole => StatusCode::FORBIDDEN,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            AccessError::Unauthenticated(SessionError::KeysUnavailable) | AccessError::Unavailable(_) => {
+                "service_unavailable"
+            }
+            AccessError::Unauthenticated(_) => "unauthenticated",
+            AccessError::UnknownUser => "unknown_user",
+            AccessError::NoActiveOrganization => "no_active_organization",
+            AccessError::InsufficientRole => "insufficient_role",
+        }
+    }
+
+    pub fn into_response(self) -> http::Response<String> {
+        if let AccessError::Unavailable(e) = &self {
+            tracing::error!(error = %e, "database fault during authorization");
+        }
+        let mut response = json(self.status(), &ErrorBody { error: self.code(), message: &self.to_string() });
+        if self.status() == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(http::header::WWW_AUTHENTICATE, http::HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+const USER_COLUMNS: &str = "u.id, u.clerk_user_id, u.email, u.first_name, u.last_name, u.image_url";
+
+fn user_from(row: &Row) -> CurrentUser {
+    CurrentUser {
+        id: row.get("id"),
+        clerk_user_id: row.get("clerk_user_id"),
+        email: row.get("email"),
+        first_name: row.get("first_name"),
+        last_name: row.get("last_name"),
+        image_url: row.get("image_url"),
+    }
+}
+
+/// The signed-in user, when their row exists and is not deleted.
+pub async fn current_user(client: &Client, session: &Session) -> Result<Option<CurrentUser>, DbError> {
+    let stmt = client
+        .prepare_typed_cached(
+            &format!("SELECT {USER_COLUMNS} FROM users u WHERE u.clerk_user_id = $1 AND u.deleted_at IS NULL"),
+            &[Type::TEXT],
+        )
+        .await?;
+    Ok(client.query_opt(&stmt, &[&session.user_id.as_str()]).await?.as_ref().map(user_from))
+}
+
+/// The session's active organization with the caller's role, when the
+/// organization is active and the caller an active member of it.
+pub async fn current_organization(client: &Client, session: &Session) -> Result<Option<CurrentOrganization>, DbError> {
+    Ok(auth_context(client, session).await?.and_then(|(_, org)| org))
+}
+
+/// The user and, when the session names one they actively belong to, the
+/// organization: one query.
+pub async fn auth_context(
+    client: &Client,
+    session: &Session,
+) -> Result<Option<(CurrentUser, Option<CurrentOrganization>)>, DbError> {
+    let stmt = client
+        .prepare_typed_cached(
+            &format!(
+                "SELECT {USER_COLUMNS}, o.id AS org_uuid, o.clerk_org_id, o.name, o.slug, m.role
+                 FROM users u
+                 LEFT JOIN (organization o JOIN user_organizations m
+                            ON m.organization_id = o.id AND m.deleted_at IS NULL AND o.deleted_at IS NULL)
+                   ON o.clerk_org_id = $2 AND m.user_id = u.id
+                 WHERE u.clerk_user_id = $1 AND u.deleted_at IS NULL"
+            ),
+            &[Type::TEXT, Type::TEXT],
+        )
+        .await?;
+    let org_id = session.organization.as_ref().map(|o| o.id.as_str());
+    let Some(row) = client.query_opt(&stmt, &[&session.user_id.as_str(), &org_id]).await? else {
+        return Ok(None);
+    };
+    let organization = row.get::<_, Option<Uuid>>("org_uuid").map(|id| CurrentOrganization {
+        id,
+        clerk_org_id: row.get("clerk_org_id"),
+        name: row.get("name"),
+        slug: row.get("slug"),
+        role: row.get("role"),
+    });
+    Ok(Some((user_from(&row), organization)))
+}
+
+/// Verifies the session and resolves it into an active user, organization
+/// and sufficient role, or says why not (401, 403, or 503).
+pub async fn require_auth_context(
+    verifier: &SessionVerifier,
+    client: &Client,
+    headers: &HeaderMap,
+    requirement: Requirement,
+) -> Result<AuthContext, AccessError> {
+    let session = verifier.verify_request(headers).await.map_err(AccessError::Unauthenticated)?;
+    let (user, organization) = auth_context(client, &session).await?.ok_or(AccessError::UnknownUser)?;
+    let organization = organization.ok_or(AccessError::NoActiveOrganization)?;
+    if !requirement.allows(&organization.role) {
+        return Err(AccessError::InsufficientRole);
+    }
+    Ok(AuthContext { user, organization })
+}
+
+/// A membership of the user, active or ended, for listings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Membership {
+    pub clerk_org_id: String,
+    pub name: Option<String>,
+    pub slug: Option<String>,
+    pub role: String,
+    /// False when the membership ended or the organization was deleted.
+    pub active: bool,
+}
+
+/// The user's organizations (active memberships of active organizations
+/// first, then ended ones).
+pub async fn user_organizations(client: &Client, user_id: Uuid) -> Result<Vec<Membership>, DbError> {
+    let stmt = client
+        .prepare_typed_cached(
+            "SELECT o.clerk_org_id, o.name, o.slug, m.role,
+                    (m.deleted_at IS NULL AND o.deleted_at IS NULL) AS active
+             FROM user_organizations m JOIN organization o ON o.id = m.organization_id
+             WHERE m.user_id = $1
+             ORDER BY active DESC, o.name NULLS LAST, o.clerk_org_id",
+            &[Type::UUID],
+        )
+        .await?;
+    Ok(client
+        .query(&stmt, &[&user_id])
+        .await?
+        .iter()
+        .map(|row| Membership {
+            clerk_org_id: row.get("clerk_org_id"),
+            name: row.get("name"),
+            slug: row.get("slug"),
+            role: row.get("role"),
+            active: row.get("active"),
+        })
+        .collect())
+}

@@ -1,0 +1,150 @@
+//! The tenant-scoped sync-status function and the auth helpers behind it.
+
+use clerk_sync::api::sync_status;
+use clerk_sync_tests::{
+    api_answer, api_request, api_state,
+    clerk::{membership, organization, simple_user, user_deleted, Membership},
+    session::{sign, token, v2_claims},
+    TestStack,
+};
+use serde_json::Value;
+
+fn joined<'a>(event_type: &'a str, id: &'a str, user: &'a str, org: &'a str, role: &'a str, at: i64) -> Value {
+    membership(&Membership {
+        event_type,
+        id,
+        org_id: org,
+        org_name: org,
+        org_updated_ms: 1,
+        user_id: user,
+        first_name: "Member",
+        identifier: "member@example.com",
+        role,
+        updated_ms: at,
+        timestamp: at + 5,
+    })
+}
+
+/// Ada in org_a (admin) and org_b (member); Bob only in org_b.
+async fn two_tenants() -> TestStack {
+    let stack = TestStack::spawn().await;
+    let events = [
+        ("msg_ada", simple_user("user.created", "user_ada", 100, "Ada", "ada@example.com")),
+        ("msg_bob", simple_user("user.created", "user_bob", 100, "Bob", "bob@example.com")),
+        ("msg_org_a", organization("organization.created", "org_a", "Org A", 100)),
+        ("msg_org_b", organization("organization.created", "org_b", "Org B", 100)),
+        ("msg_m1", joined("organizationMembership.created", "orgmem_1", "user_ada", "org_a", "org:admin", 200)),
+        ("msg_m2", joined("organizationMembership.created", "orgmem_2", "user_ada", "org_b", "org:member", 200)),
+        ("msg_m3", joined("organizationMembership.created", "orgmem_3", "user_bob", "org_b", "org:admin", 200)),
+    ];
+    for (id, event) in &events {
+        stack.expect(id, event, "processed").await;
+    }
+    stack
+}
+
+async fn status(stack: &TestStack, token: Option<&str>, path: &str) -> clerk_sync_tests::Answer {
+    let state = api_state(&stack.db.url, vec![]);
+    api_answer(sync_status::handle(&state, api_request("GET", path, token, None)).await)
+}
+
+#[tokio::test]
+async fn shows_the_caller_and_only_the_active_tenant() {
+    let stack = two_tenants().await;
+    let answer = status(&stack, Some(&token("user_ada", Some(("org_a", "org:admin")))), "/sync-status").await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let body = &answer.body;
+    assert_eq!(body["clerk"]["user_id"], "user_ada");
+    assert_eq!(body["user"]["email"], "ada@example.com");
+    assert_eq!(body["verdicts"]["user"], "in_sync");
+    assert_eq!(body["verdicts"]["organization"], "in_sync");
+    assert_eq!(body["verdicts"]["membership"], "in_sync");
+    assert_eq!(body["active_organization"]["role"], "org:admin");
+    assert_eq!(body["organizations"].as_array().unwrap().len(), 2);
+    let types: Vec<&str> =
+        body["events"]["items"].as_array().unwrap().iter().map(|e| e["svix_id"].as_str().unwrap()).collect();
+    // The caller, org A and the caller's membership in it; nothing about Bob or org B.
+    let mut sorted = types.clone();
+    sorted.sort();
+    assert_eq!(sorted, ["msg_ada", "msg_m1", "msg_org_a"], "{types:?}");
+    let text = body.to_string();
+    assert!(!text.contains("bob") && !text.contains("msg_org_b"), "{text}");
+
+    // The same at the root of a Function URL, and newest first.
+    let root = status(&stack, Some(&token("user_ada", Some(("org_a", "org:admin")))), "/").await;
+    assert_eq!(root.body["events"]["items"][0]["svix_id"], "msg_m1");
+}
+
+#[tokio::test]
+async fn pages_through_events() {
+    let stack = two_tenants().await;
+    for i in 0..5 {
+        let update = simple_user("user.updated", "user_ada", 300 + i, "Ada", "ada@example.com");
+        stack.expect(&format!("msg_upd_{i}"), &update, "processed").await;
+    }
+    let t = token("user_ada", None);
+    let first = status(&stack, Some(&t), "/sync-status?per_page=4").await;
+    assert_eq!(first.body["events"]["items"].as_array().unwrap().len(), 4);
+    assert_eq!(first.body["events"]["has_more"], true);
+    let second = status(&stack, Some(&t), "/sync-status?per_page=4&page=2").await;
+    assert_eq!(second.body["events"]["items"].as_array().unwrap().len(), 2);
+    assert_eq!(second.body["events"]["has_more"], false);
+    // No active organization: verdicts say so, no tenant events.
+    assert_eq!(first.body["verdicts"]["organization"], Value::Null);
+}
+
+#[tokio::test]
+async fn missing_and_deleted_rows_are_reported() {
+    let stack = two_tenants().await;
+    let ghost = status(&stack, Some(&token("user_ghost", Some(("org_none", "org:admin")))), "/sync-status").await;
+    assert_eq!(ghost.status, 200);
+    assert_eq!(ghost.body["verdicts"]["user"], "missing");
+    assert_eq!(ghost.body["verdicts"]["organization"], "missing");
+    assert_eq!(ghost.body["verdicts"]["membership"], "missing");
+
+    stack.expect("msg_del", &user_deleted("user_bob", 900), "processed").await;
+    let bob = status(&stack, Some(&sign("k1", &v2_claims("user_bob", Some(("org_b", "org:admin"))))), "/").await;
+    assert_eq!(bob.body["verdicts"]["user"], "deleted");
+    assert_eq!(bob.body["organizations"].as_array().unwrap().len(), 0);
+    // A deleted user sees no tenant events.
+    assert!(bob.body["events"]["items"].as_array().unwrap().iter().all(|e| e["svix_id"] != "msg_org_b"));
+
+    // Ada is not a member of an org she names: no name, no events of it.
+    let stranger = status(&stack, Some(&token("user_bob_new", Some(("org_a", "org:admin")))), "/").await;
+    assert_eq!(stranger.body["verdicts"]["organization"], "in_sync");
+    assert_eq!(stranger.body["verdicts"]["membership"], "missing");
+    assert_eq!(stranger.body["active_organization"]["name"], Value::Null);
+}
+
+#[tokio::test]
+async fn unauthenticated_and_wrong_methods_are_refused() {
+    let stack = two_tenants().await;
+    let none = status(&stack, None, "/sync-status").await;
+    assert_eq!((none.status, none.body["error"].as_str()), (401, Some("unauthenticated")));
+    let state = api_state(&stack.db.url, vec![]);
+    let post = api_answer(sync_status::handle(&state, api_request("POST", "/sync-status", None, Some("{}"))).await);
+    assert_eq!(post.status, 405);
+    let elsewhere = status(&stack, Some(&token("user_ada", None)), "/sync-status/extra").await;
+    assert_eq!(elsewhere.status, 404);
+}
+
+#[tokio::test]
+async fn browsers_get_an_escaped_html_page() {
+    let stack = two_tenants().await;
+    stack
+        .expect(
+            "msg_xss",
+            &simple_user("user.updated", "user_ada", 500, "<script>alert(1)</script>", "ada@example.com"),
+            "processed",
+        )
+        .await;
+    let state = api_state(&stack.db.url, vec![]);
+    let mut request = api_request("GET", "/sync-status", Some(&token("user_ada", Some(("org_a", "org:admin")))), None);
+    request.headers_mut().insert("accept", "text/html,application/xhtml+xml,*/*;q=0.8".parse().unwrap());
+    let response = sync_status::handle(&state, request).await;
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let html = response.body();
+    assert!(html.contains("Clerk sync status") && html.contains("ada@example.com"));
+    assert!(html.contains("&lt;script&gt;") && !html.contains("<script>alert"), "escaped");
+}
