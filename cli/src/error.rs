@@ -4,7 +4,7 @@
 
 use std::{error::Error, io, path::PathBuf};
 
-use clerk_sync::{ids::InvalidId, migrate::MigrateError};
+use clerk_sync::{ids::InvalidId, migrate::MigrateError, ConfigError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -19,6 +19,10 @@ pub enum CliError {
          expected postgres://user:password@host:port/db or key=value pairs (host=… user=… dbname=…)"
     )]
     InvalidDatabaseUrl,
+
+    /// A bad `sslmode`, `PGSSLMODE` or `PGSSLROOTCERT`.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
 
     #[error("cannot connect to PostgreSQL at {target}")]
     Connect { target: String, source: tokio_postgres::Error },
@@ -63,15 +67,28 @@ pub enum CliError {
 
     #[error("cannot write the event to standard output: {0}")]
     WriteStdout(io::Error),
+
+    #[error(transparent)]
+    Send(#[from] crate::send::SendError),
+
+    #[error(transparent)]
+    Dev(#[from] crate::dev::DevError),
+
+    #[error("{0}")]
+    Database(String),
+
+    #[error("--since is not a time PostgreSQL understands (e.g. 2026-11-30 or 2026-11-30T12:00:00Z)")]
+    InvalidSince,
 }
 
 impl CliError {
     /// What to do about it, when the message alone does not say.
     pub fn hint(&self) -> Option<&'static str> {
         match self {
-            CliError::Connect { .. } => {
-                Some("check that the server is running and the URL's host, port, user, password and database name")
-            }
+            CliError::Connect { .. } => Some(
+                "check that the server is running and the URL's host, port, user, password and database name; \
+                     a TLS error means the server's certificate is not trusted: set PGSSLROOTCERT to its CA bundle",
+            ),
             CliError::Migrate(MigrateError::Failed { .. }) => Some(
                 "the failed migration was rolled back and nothing after it ran; fix the cause, then run \
                  clerk-sync migrate again",

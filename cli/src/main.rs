@@ -1,12 +1,18 @@
 //! `clerk-sync`: the clerk-sync command-line tool.
 //!
-//! - `clerk-sync migrate`: applies pending schema migrations.
-//! - `clerk-sync sign`: signs a Clerk payload and wraps it in a Lambda
-//!   Function URL request event, for `cargo lambda invoke` and curl.
+//! - `migrate`: applies pending schema migrations.
+//! - `sign`: signs a Clerk payload and wraps it in a Lambda Function URL
+//!   request event, for `cargo lambda invoke`.
+//! - `send`: POSTs payloads with fresh svix headers.
+//! - `dev`: runs every function locally against PostgreSQL.
+//! - `replay`, `rotate-keys`, `status`: operator work on the database.
 
+mod dev;
 mod error;
 mod event;
 mod migrate;
+mod ops;
+mod send;
 mod sign;
 
 use std::{
@@ -16,7 +22,7 @@ use std::{
 };
 
 use clap::{Args, Parser, Subcommand};
-use clerk_sync::{clerk::Envelope, migrate::MIGRATIONS};
+use clerk_sync::{clerk::Envelope, migrate::MIGRATIONS, replay::ReplayFilter, vault::Vault};
 
 use crate::{error::CliError, sign::Secret};
 
@@ -31,6 +37,84 @@ struct Cli {
 enum Command {
     Migrate(MigrateArgs),
     Sign(SignArgs),
+    Send(send::SendArgs),
+    Dev(dev::DevArgs),
+    Replay(ReplayArgs),
+    RotateKeys(RotateKeysArgs),
+    Status(StatusArgs),
+}
+
+/// The database to work on.
+#[derive(Debug, Args)]
+struct Database {
+    /// PostgreSQL connection string (prefer the environment variable: command
+    /// lines are visible to other users). Never printed.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, value_name = "URL")]
+    database_url: Option<String>,
+}
+
+impl Database {
+    fn url(&self) -> Result<&str, CliError> {
+        self.database_url.as_deref().filter(|u| !u.trim().is_empty()).ok_or(CliError::MissingDatabaseUrl)
+    }
+}
+
+/// Reprocess stored webhook events through the same sync code as a delivery.
+///
+/// Events recorded as failed (data the code could not apply) are kept whole;
+/// once the code is fixed, replay applies them. Idempotent: only rows still
+/// failed (or received) are claimed, and the convergence rules make applying
+/// an old event safe. Prints a summary: processed, stale, ignored, duplicate, failed.
+#[derive(Debug, Args)]
+struct ReplayArgs {
+    #[command(flatten)]
+    db: Database,
+    /// Which events: failed (default) or received; repeat for both.
+    #[arg(long = "status", value_name = "STATUS", value_parser = ["failed", "received"], default_value = "failed")]
+    statuses: Vec<String>,
+    /// Only events received at or after this time, e.g. 2026-11-30 or 2026-11-30T12:00:00Z.
+    #[arg(long, value_name = "TIME")]
+    since: Option<String>,
+    /// Only this event type, e.g. organizationMembership.created.
+    #[arg(long = "type", value_name = "TYPE")]
+    event_type: Option<String>,
+    /// At most this many events.
+    #[arg(long, value_name = "N")]
+    limit: Option<i64>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Re-encrypt every stored seller credential under the current vault key.
+///
+/// Put the new key first in ENCRYPTION_KEYS (id:secret,...) and keep the old
+/// ones, run this, and remove the old keys once it reports nothing remaining.
+/// Batches commit one by one: safe to interrupt and run again.
+#[derive(Debug, Args)]
+struct RotateKeysArgs {
+    #[command(flatten)]
+    db: Database,
+    /// Rows per batch (one transaction each).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    batch_size: u32,
+}
+
+/// The operator's view of the whole sync, across all tenants.
+///
+/// Event counts by type and status, the latest events, failed events with
+/// their errors, and users, organizations and memberships by state (active,
+/// placeholder, deleted).
+#[derive(Debug, Args)]
+struct StatusArgs {
+    #[command(flatten)]
+    db: Database,
+    /// How many of the latest events to list.
+    #[arg(long, default_value_t = 10)]
+    latest: i64,
+    /// Print JSON instead of tables.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Apply pending schema migrations to DATABASE_URL.
@@ -97,6 +181,11 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Migrate(args) => migrate(args),
         Command::Sign(args) => sign(args),
+        Command::Send(args) => send::run(args),
+        Command::Dev(args) => dev::run(args),
+        Command::Replay(args) => replay(args),
+        Command::RotateKeys(args) => rotate_keys(args),
+        Command::Status(args) => status(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -110,10 +199,67 @@ fn main() -> ExitCode {
     }
 }
 
+fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(CliError::Runtime)
+}
+
+fn print_json(value: &impl serde::Serialize) -> Result<(), CliError> {
+    println!("{}", serde_json::to_string_pretty(value).map_err(CliError::Serialize)?);
+    Ok(())
+}
+
+fn replay(args: ReplayArgs) -> Result<(), CliError> {
+    let url = args.db.url()?;
+    let filter =
+        ReplayFilter { statuses: args.statuses, since: args.since, event_type: args.event_type, limit: args.limit };
+    let summary = runtime()?.block_on(ops::replay(url, &filter))?;
+    if args.json {
+        return print_json(&summary);
+    }
+    println!(
+        "replayed {} events: {} processed, {} stale, {} ignored, {} duplicate, {} failed",
+        summary.total(),
+        summary.processed,
+        summary.stale,
+        summary.ignored,
+        summary.duplicate,
+        summary.failed
+    );
+    Ok(())
+}
+
+fn rotate_keys(args: RotateKeysArgs) -> Result<(), CliError> {
+    let url = args.db.url()?;
+    let vault = Vault::from_source(&clerk_sync::config::Env)?;
+    let rotation = runtime()?.block_on(ops::rotate_keys(url, &vault, args.batch_size as usize))?;
+    println!("re-encrypted {} credentials in {} accounts", rotation.values, rotation.rows);
+    for failure in &rotation.failed {
+        eprintln!("could not decrypt (left as it was): {failure}");
+    }
+    if rotation.remaining > 0 {
+        println!(
+            "remaining: {} accounts not under the current key; run again (or see the errors above)",
+            rotation.remaining
+        );
+    } else {
+        println!("remaining: 0 — every credential is under the current key; old keys can be removed");
+    }
+    Ok(())
+}
+
+fn status(args: StatusArgs) -> Result<(), CliError> {
+    let url = args.db.url()?;
+    let overview = runtime()?.block_on(ops::status(url, args.latest))?;
+    if args.json {
+        return print_json(&overview);
+    }
+    print!("{}", ops::render(&overview));
+    Ok(())
+}
+
 fn migrate(args: MigrateArgs) -> Result<(), CliError> {
     let url = args.database_url.filter(|u| !u.trim().is_empty()).ok_or(CliError::MissingDatabaseUrl)?;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(CliError::Runtime)?;
-    let report = runtime.block_on(migrate::run(&url))?;
+    let report = runtime()?.block_on(migrate::run(&url))?;
     if report.applied.is_empty() {
         println!("up to date: all {} migrations were already applied", MIGRATIONS.len());
     } else {

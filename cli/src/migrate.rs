@@ -1,25 +1,33 @@
-//! `clerk-sync migrate`: the library's migrations over one plain connection.
+//! `clerk-sync migrate`: the library's migrations over one connection, with
+//! the same TLS as the functions (`sslmode`, `PGSSLMODE`, `PGSSLROOTCERT`).
 
-use std::{str::FromStr, time::Duration};
+use std::time::Duration;
 
-use clerk_sync::migrate::MigrationReport;
-use tokio_postgres::{config::Host, Config, NoTls};
+use clerk_sync::{
+    config::Env,
+    migrate::MigrationReport,
+    tls::{ConnectionString, Target, TlsSettings, UrlError},
+};
+use tokio_postgres::{config::Host, Config};
 
 use crate::error::CliError;
 
 /// Applies the pending migrations to the database at `url`.
 pub async fn run(url: &str) -> Result<MigrationReport, CliError> {
-    let mut config = Config::from_str(url).map_err(|_| CliError::InvalidDatabaseUrl)?;
+    let parsed = ConnectionString::parse(url).map_err(|e| match e {
+        UrlError::Syntax => CliError::InvalidDatabaseUrl,
+        e => CliError::Config(e.into()),
+    })?;
+    let mut target = Target::new(parsed, &TlsSettings::from_source(&Env)?)?;
+    let config = &mut target.config;
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(Duration::from_secs(10));
     }
     if config.get_application_name().is_none() {
         config.application_name("clerk-sync-cli");
     }
-    let (mut client, connection) =
-        config.connect(NoTls).await.map_err(|source| CliError::Connect { target: describe(&config), source })?;
-    // Drives the connection; it ends when `client` is dropped.
-    tokio::spawn(connection);
+    let mut client =
+        target.connect().await.map_err(|source| CliError::Connect { target: describe(&target.config), source })?;
     Ok(clerk_sync::migrate::run(&mut client).await?)
 }
 
@@ -44,6 +52,8 @@ pub fn describe(config: &Config) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::str::FromStr;
+
     use super::*;
 
     #[test]

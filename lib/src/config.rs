@@ -16,6 +16,19 @@ pub enum ConfigError {
     Missing { var: &'static str, hint: &'static str },
     #[error("{var} is invalid: {reason}")]
     Invalid { var: &'static str, reason: String },
+    /// A `*_ARN` variable's secret could not be fetched from AWS Secrets
+    /// Manager; `reason` is the AWS error, never the secret.
+    #[error("{var}: cannot load the secret from AWS Secrets Manager: {reason}")]
+    Fetch { var: &'static str, reason: String },
+}
+
+impl ConfigError {
+    /// The variable at fault.
+    pub fn var(&self) -> &'static str {
+        match self {
+            ConfigError::Missing { var, .. } | ConfigError::Invalid { var, .. } | ConfigError::Fetch { var, .. } => var,
+        }
+    }
 }
 
 /// Where settings come from. Production reads the process environment; tests
@@ -87,7 +100,11 @@ pub(crate) fn seconds(src: &impl Source, var: &'static str, default: Duration) -
 #[derive(Debug)]
 pub struct WebhookConfig {
     pub db: DbSettings,
-    pub secrets: SigningSecrets,
+    /// `None` only with the development bypass on and no secret set.
+    pub secrets: Option<SigningSecrets>,
+    /// `CLERK_WEBHOOK_DEV_BYPASS=1`: skip signature checks (local
+    /// development only; refused when running in AWS).
+    pub dev_bypass: bool,
     /// Apply pending migrations on the first request (false when
     /// `SKIP_DB_MIGRATIONS=true`, the deploy having migrated).
     pub run_migrations: bool,
@@ -103,18 +120,31 @@ impl WebhookConfig {
     }
 
     pub fn from_source(src: &impl Source) -> Result<Self, ConfigError> {
-        let raw_secrets = secret(
-            src,
-            "CLERK_WEBHOOK_SECRET",
-            "copy the endpoint's signing secret (whsec_…) from the Clerk dashboard",
-        )?;
+        let dev_bypass = flag(src, "CLERK_WEBHOOK_DEV_BYPASS")?;
+        if dev_bypass && src.get("AWS_EXECUTION_ENV").is_some() {
+            return Err(ConfigError::Invalid {
+                var: "CLERK_WEBHOOK_DEV_BYPASS",
+                reason: "signature checks cannot be skipped in AWS (AWS_EXECUTION_ENV is set); unset it".into(),
+            });
+        }
+        let secrets = match (src.get("CLERK_WEBHOOK_SECRET"), dev_bypass) {
+            (Some(raw), _) => Some(SigningSecrets::parse(&SecretString::from(raw))?),
+            (None, true) => None,
+            (None, false) => {
+                return Err(ConfigError::Missing {
+                    var: "CLERK_WEBHOOK_SECRET",
+                    hint: "copy the endpoint's signing secret (whsec_…) from the Clerk dashboard",
+                })
+            }
+        };
         let max_body_bytes = parse_or(src, "WEBHOOK_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)?;
         if max_body_bytes == 0 {
             return Err(ConfigError::Invalid { var: "WEBHOOK_MAX_BODY_BYTES", reason: "must be positive".into() });
         }
         Ok(Self {
             db: DbSettings::from_source(src)?,
-            secrets: SigningSecrets::parse(&raw_secrets)?,
+            secrets,
+            dev_bypass,
             run_migrations: !flag(src, "SKIP_DB_MIGRATIONS")?,
             max_body_bytes,
         })

@@ -1,15 +1,16 @@
 //! The PostgreSQL pool: built once per cold start, connecting lazily.
 
-use std::{str::FromStr, time::Duration};
+use std::time::Duration;
 
 use deadpool_postgres::{HookError, Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::OnceCell;
-use tokio_postgres::{error::SqlState, NoTls};
+use tokio_postgres::error::SqlState;
 
 use crate::{
     config::{self, ConfigError, Source},
     migrate,
+    tls::{ConnectionString, Target, TlsSettings},
 };
 
 /// How to reach PostgreSQL. The URL holds a password: it never prints.
@@ -26,6 +27,8 @@ pub struct DbSettings {
     /// empty query before reuse: it may have died while the instance was
     /// frozen. Busy instances skip the check and its round trip.
     pub verify_after_idle: Duration,
+    /// `PGSSLMODE` and `PGSSLROOTCERT`, for what the URL does not say.
+    pub tls: TlsSettings,
 }
 
 impl DbSettings {
@@ -36,11 +39,7 @@ impl DbSettings {
             "set it to a PostgreSQL connection string, e.g. postgres://user:password@host:5432/db",
         )?;
         // Parse now so a typo fails the cold start, not the first request.
-        tokio_postgres::Config::from_str(url.expose_secret()).map_err(|_| ConfigError::Invalid {
-            var: "DATABASE_URL",
-            reason: "not a PostgreSQL connection string (postgres://user:password@host:port/db or key=value pairs)"
-                .into(),
-        })?;
+        ConnectionString::parse(url.expose_secret())?;
         let max_connections = config::parse_or(src, "DB_MAX_CONNECTIONS", 1usize)?;
         if max_connections == 0 {
             return Err(ConfigError::Invalid { var: "DB_MAX_CONNECTIONS", reason: "must be at least 1".into() });
@@ -51,6 +50,7 @@ impl DbSettings {
             connect_timeout: config::seconds(src, "DB_CONNECT_TIMEOUT_SECS", Duration::from_secs(3))?,
             wait_timeout: config::seconds(src, "DB_POOL_WAIT_TIMEOUT_SECS", Duration::from_secs(5))?,
             verify_after_idle: config::seconds(src, "DB_VERIFY_AFTER_IDLE_SECS", Duration::from_secs(5))?,
+            tls: TlsSettings::from_source(src)?,
         })
     }
 
@@ -62,21 +62,26 @@ impl DbSettings {
             connect_timeout: Duration::from_secs(3),
             wait_timeout: Duration::from_secs(5),
             verify_after_idle: Duration::from_secs(5),
+            tls: TlsSettings::default(),
         }
+    }
+
+    /// The connection string parsed, with its TLS connector (the CA bundle
+    /// read now).
+    pub fn target(&self) -> Result<Target, ConfigError> {
+        Target::from_url(self.url.expose_secret(), &self.tls)
     }
 }
 
-/// Builds the pool. Nothing connects until the first `get`.
+/// Builds the pool, TLS as the URL's `sslmode` says (see [`crate::tls`]).
+/// Nothing connects until the first `get`.
 pub fn build_pool(settings: &DbSettings) -> Result<Pool, ConfigError> {
-    let mut pg = tokio_postgres::Config::from_str(settings.url.expose_secret()).map_err(|_| ConfigError::Invalid {
-        var: "DATABASE_URL",
-        reason: "not a PostgreSQL connection string".into(),
-    })?;
+    let Target { config: mut pg, tls, .. } = settings.target()?;
     pg.connect_timeout(settings.connect_timeout);
     if pg.get_application_name().is_none() {
         pg.application_name("clerk-sync");
     }
-    let manager = Manager::from_config(pg, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+    let manager = Manager::from_config(pg, tls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
     let verify_after_idle = settings.verify_after_idle;
     Pool::builder(manager)
         .max_size(settings.max_connections)
@@ -102,7 +107,7 @@ pub fn build_pool(settings: &DbSettings) -> Result<Pool, ConfigError> {
 pub enum DbError {
     #[error("no database connection: {0}")]
     Unavailable(#[from] PoolError),
-    #[error("database error: {0}")]
+    #[error("database error: {}", describe(.0))]
     Query(#[from] tokio_postgres::Error),
     #[error("the schema does not match this build: {0}")]
     Schema(String),
@@ -170,4 +175,21 @@ impl Database {
         }
         Ok(client)
     }
+}
+
+/// tokio-postgres's own Display says only "db error": take the server's
+/// message and SQLSTATE, never its DETAIL (which can quote row values, such as
+/// an email address in a unique violation), or the chain of causes.
+fn describe(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return format!("{} (SQLSTATE {})", db.message(), db.code().code());
+    }
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }

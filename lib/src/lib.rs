@@ -6,6 +6,9 @@
 //! - [`sync`]: recording and applying an event in one transaction, so the
 //!   final state depends on neither delivery order nor repetition.
 //! - [`migrate`]: embedded, checksummed, advisory-locked migrations.
+//! - [`secrets`]: `*_ARN` settings fetched from AWS Secrets Manager at cold
+//!   start, laid over the environment.
+//! - [`tls`]: rustls TLS to PostgreSQL after the connection string's `sslmode`.
 //!
 //! The crate knows nothing of the Lambda runtime beyond the `http` request
 //! and response types.
@@ -17,10 +20,14 @@ pub mod config;
 pub mod db;
 pub mod ids;
 pub mod migrate;
+pub mod overview;
+pub mod replay;
 pub mod response;
+pub mod secrets;
 pub mod seller_accounts;
 pub mod sync;
 pub mod tenant;
+pub mod tls;
 pub mod vault;
 pub mod webhook;
 

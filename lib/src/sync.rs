@@ -89,23 +89,54 @@ const RECORD_AS_TEXT: &str = "INSERT INTO clerk_webhook_events
     ON CONFLICT (svix_id) DO NOTHING
     RETURNING id";
 
-fn with_effect(effect: &str) -> String {
-    format!(
-        "WITH ev AS ({RECORD}), {effect}
-         SELECT (SELECT count(*) FROM ev) AS recorded, (SELECT count(*) FROM applied) AS applied"
-    )
+/// Replays a stored event: claims it if it still needs processing (so a
+/// replay racing another changes nothing twice) and counts the attempt.
+/// Takes the same parameters as `RECORD`; the payload stays as stored.
+const REPLAY: &str = "UPDATE clerk_webhook_events
+    SET status = $6, last_error = $7, attempts = attempts + 1, processed_at = now()
+    WHERE svix_id = $1 AND status IN ('received', 'failed')
+    RETURNING id";
+
+/// Every statement, built once for one way of claiming the event row.
+struct Statements {
+    record_only: String,
+    record_only_as_text: String,
+    upsert_user: String,
+    delete_user: String,
+    upsert_org: String,
+    delete_org: String,
+    membership: String,
 }
 
-static RECORD_ONLY: LazyLock<String> =
-    LazyLock::new(|| format!("WITH ev AS ({RECORD}) SELECT count(*) AS recorded, 0::bigint AS applied FROM ev"));
-static RECORD_ONLY_AS_TEXT: LazyLock<String> = LazyLock::new(|| {
-    format!("WITH ev AS ({RECORD_AS_TEXT}) SELECT count(*) AS recorded, 0::bigint AS applied FROM ev")
-});
+impl Statements {
+    fn with_head(head: &str, head_as_text: &str) -> Self {
+        let with_effect = |effect: &str| {
+            format!(
+                "WITH ev AS ({head}), {effect}
+                 SELECT (SELECT count(*) FROM ev) AS recorded, (SELECT count(*) FROM applied) AS applied"
+            )
+        };
+        let record_only =
+            |head: &str| format!("WITH ev AS ({head}) SELECT count(*) AS recorded, 0::bigint AS applied FROM ev");
+        Self {
+            record_only: record_only(head),
+            record_only_as_text: record_only(head_as_text),
+            upsert_user: with_effect(UPSERT_USER_EFFECT),
+            delete_user: with_effect(DELETE_USER_EFFECT),
+            upsert_org: with_effect(UPSERT_ORG_EFFECT),
+            delete_org: with_effect(DELETE_ORG_EFFECT),
+            membership: with_effect(&membership_effect()),
+        }
+    }
+}
+
+/// New deliveries: insert the event row, `ON CONFLICT (svix_id) DO NOTHING`.
+static RECORDING: LazyLock<Statements> = LazyLock::new(|| Statements::with_head(RECORD, RECORD_AS_TEXT));
+/// Replays of stored events: update the row that is still failed or received.
+static REPLAYING: LazyLock<Statements> = LazyLock::new(|| Statements::with_head(REPLAY, REPLAY));
 
 // $8 clerk_user_id, $9 email, $10 first_name, $11 last_name, $12 image_url, $13 updated_ms
-static UPSERT_USER: LazyLock<String> = LazyLock::new(|| {
-    with_effect(
-        "applied AS (
+const UPSERT_USER_EFFECT: &str = "applied AS (
             INSERT INTO users AS u (clerk_user_id, email, first_name, last_name, image_url, clerk_updated_ms)
             SELECT $8, $9, $10, $11, $12, $13 FROM ev
             ON CONFLICT (clerk_user_id) DO UPDATE SET
@@ -113,25 +144,19 @@ static UPSERT_USER: LazyLock<String> = LazyLock::new(|| {
                 image_url = EXCLUDED.image_url, clerk_updated_ms = EXCLUDED.clerk_updated_ms, updated_at = now()
             WHERE u.deleted_at IS NULL
               AND (u.clerk_updated_ms IS NULL OR u.clerk_updated_ms < EXCLUDED.clerk_updated_ms)
-            RETURNING 1)",
-    )
-});
+            RETURNING 1)";
 const UPSERT_USER_TYPES: [Type; 6] = [Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::INT8];
 
 // $8 clerk_user_id, $9 deleted_ms. Deletion is final and scrubs personal data;
 // the row stays for the foreign keys. The earliest delete time wins.
-static DELETE_USER: LazyLock<String> = LazyLock::new(|| {
-    with_effect(
-        "applied AS (
+const DELETE_USER_EFFECT: &str = "applied AS (
             INSERT INTO users AS u (clerk_user_id, deleted_at)
             SELECT $8, to_timestamp($9 / 1000.0) FROM ev
             ON CONFLICT (clerk_user_id) DO UPDATE SET
                 email = NULL, first_name = NULL, last_name = NULL, image_url = NULL,
                 deleted_at = EXCLUDED.deleted_at, updated_at = now()
             WHERE u.deleted_at IS NULL OR u.deleted_at > EXCLUDED.deleted_at
-            RETURNING 1)",
-    )
-});
+            RETURNING 1)";
 const DELETE_TYPES: [Type; 2] = [Type::TEXT, Type::INT8];
 
 // $1 clerk_user_id. Runs after DELETE_USER in the same transaction.
@@ -146,31 +171,23 @@ const END_USER_MEMBERSHIPS: &str = "UPDATE user_organizations AS m
 // deleted organization keeps its name for history, so newer data still
 // lands on it (whatever the order the delete arrived in), but deleted_at is
 // never cleared: it stays deleted.
-static UPSERT_ORG: LazyLock<String> = LazyLock::new(|| {
-    with_effect(
-        "applied AS (
+const UPSERT_ORG_EFFECT: &str = "applied AS (
             INSERT INTO organization AS o (clerk_org_id, name, slug, image_url, clerk_updated_ms)
             SELECT $8, $9, $10, $11, $12 FROM ev
             ON CONFLICT (clerk_org_id) DO UPDATE SET
                 name = EXCLUDED.name, slug = EXCLUDED.slug, image_url = EXCLUDED.image_url,
                 clerk_updated_ms = EXCLUDED.clerk_updated_ms, updated_at = now()
             WHERE o.clerk_updated_ms IS NULL OR o.clerk_updated_ms <= EXCLUDED.clerk_updated_ms
-            RETURNING 1)",
-    )
-});
+            RETURNING 1)";
 const UPSERT_ORG_TYPES: [Type; 5] = [Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::INT8];
 
 // $8 clerk_org_id, $9 deleted_ms. Organizations keep their name and slug.
-static DELETE_ORG: LazyLock<String> = LazyLock::new(|| {
-    with_effect(
-        "applied AS (
+const DELETE_ORG_EFFECT: &str = "applied AS (
             INSERT INTO organization AS o (clerk_org_id, deleted_at)
             SELECT $8, to_timestamp($9 / 1000.0) FROM ev
             ON CONFLICT (clerk_org_id) DO UPDATE SET deleted_at = EXCLUDED.deleted_at, updated_at = now()
             WHERE o.deleted_at IS NULL OR o.deleted_at > EXCLUDED.deleted_at
-            RETURNING 1)",
-    )
-});
+            RETURNING 1)";
 
 // $1 clerk_org_id. Runs after DELETE_ORG in the same transaction.
 const END_ORG_MEMBERSHIPS: &str = "UPDATE user_organizations AS m
@@ -185,8 +202,8 @@ const END_ORG_MEMBERSHIPS: &str = "UPDATE user_organizations AS m
 //
 // The user and organization upserts always take the row lock (DO UPDATE
 // without WHERE) and return the row as committed last, deletion included.
-static MEMBERSHIP: LazyLock<String> = LazyLock::new(|| {
-    with_effect(
+fn membership_effect() -> String {
+    String::from(
         "member AS (
             INSERT INTO users AS u (clerk_user_id, first_name, last_name, image_url, email, placeholder_updated_ms)
             SELECT $8, $9, $10, $11, $12, $20 FROM ev
@@ -239,7 +256,7 @@ static MEMBERSHIP: LazyLock<String> = LazyLock::new(|| {
     // The nested organization is real data for the fields it carries:
     // applied when strictly newer (a full event wins ties).
     .replace("NESTED_IS_NEWER", "(coalesce(o.clerk_updated_ms, -1) < EXCLUDED.clerk_updated_ms)")
-});
+}
 const MEMBERSHIP_TYPES: [Type; 14] = [
     Type::TEXT,
     Type::TEXT,
@@ -267,7 +284,23 @@ fn types(extra: &[Type]) -> Vec<Type> {
 /// schema missing): nothing was committed and the caller answers 503 so that
 /// Svix retries. Data PostgreSQL refuses is recorded as `failed` instead.
 pub async fn deliver(client: &Client, event: &EventRecord<'_>, plan: &Plan) -> Result<Outcome, DbError> {
-    match deliver_once(client, event, plan, false).await {
+    deliver_with(client, &RECORDING, event, plan).await
+}
+
+/// Carries out `plan` for an event recorded earlier that is still `failed`
+/// (or `received`), through the same statements as a delivery; `Duplicate`
+/// when it no longer needs processing. Its status and attempts are updated.
+pub async fn redeliver(client: &Client, event: &EventRecord<'_>, plan: &Plan) -> Result<Outcome, DbError> {
+    deliver_with(client, &REPLAYING, event, plan).await
+}
+
+async fn deliver_with(
+    client: &Client,
+    statements: &Statements,
+    event: &EventRecord<'_>,
+    plan: &Plan,
+) -> Result<Outcome, DbError> {
+    match deliver_once(client, statements, event, plan, false).await {
         Err(e) if e.is_data_exception() => {
             let reason = match e.sql_state() {
                 Some(state) => format!("PostgreSQL refused the data (SQLSTATE {})", state.code()),
@@ -275,8 +308,8 @@ pub async fn deliver(client: &Client, event: &EventRecord<'_>, plan: &Plan) -> R
             };
             tracing::error!(svix_id = %event.svix_id, event_type = event.event_type, %reason, "event recorded as failed");
             let failed = Plan::Fail(reason);
-            match deliver_once(client, event, &failed, false).await {
-                Err(e) if e.is_data_exception() => deliver_once(client, event, &failed, true).await,
+            match deliver_once(client, statements, event, &failed, false).await {
+                Err(e) if e.is_data_exception() => deliver_once(client, statements, event, &failed, true).await,
                 other => other,
             }
         }
@@ -286,6 +319,7 @@ pub async fn deliver(client: &Client, event: &EventRecord<'_>, plan: &Plan) -> R
 
 async fn deliver_once(
     client: &Client,
+    statements: &Statements,
     event: &EventRecord<'_>,
     plan: &Plan,
     payload_as_text: bool,
@@ -307,7 +341,7 @@ async fn deliver_once(
     let change = match plan {
         Plan::Apply(change) => change,
         Plan::Ignore | Plan::Fail(_) => {
-            let sql = if payload_as_text { &*RECORD_ONLY_AS_TEXT } else { &*RECORD_ONLY };
+            let sql = if payload_as_text { &statements.record_only_as_text } else { &statements.record_only };
             let stmt = prepare(client, sql, &RECORD_TYPES).await?;
             let row = client.query_one(&stmt, &record).await?;
             return Ok(if recorded(&row) {
@@ -322,15 +356,17 @@ async fn deliver_once(
     };
 
     let row = match change {
-        Change::UpsertUser(user) => upsert_user(client, &record, user).await?,
+        Change::UpsertUser(user) => upsert_user(client, &statements.upsert_user, &record, user).await?,
         Change::DeleteUser { id, deleted_ms } => {
-            delete_with_cascade(client, &record, &DELETE_USER, END_USER_MEMBERSHIPS, id.as_str(), *deleted_ms).await?
+            let sql = &statements.delete_user;
+            delete_with_cascade(client, &record, sql, END_USER_MEMBERSHIPS, id.as_str(), *deleted_ms).await?
         }
-        Change::UpsertOrg(org) => upsert_org(client, &record, org).await?,
+        Change::UpsertOrg(org) => upsert_org(client, &statements.upsert_org, &record, org).await?,
         Change::DeleteOrg { id, deleted_ms } => {
-            delete_with_cascade(client, &record, &DELETE_ORG, END_ORG_MEMBERSHIPS, id.as_str(), *deleted_ms).await?
+            let sql = &statements.delete_org;
+            delete_with_cascade(client, &record, sql, END_ORG_MEMBERSHIPS, id.as_str(), *deleted_ms).await?
         }
-        Change::Membership(membership) => apply_membership(client, &record, membership).await?,
+        Change::Membership(membership) => apply_membership(client, &statements.membership, &record, membership).await?,
     };
     Ok(match (recorded(&row), row.get::<_, i64>("applied") > 0) {
         (false, _) => Outcome::Duplicate,
@@ -349,24 +385,29 @@ async fn prepare(client: &Client, sql: &str, types: &[Type]) -> Result<Statement
 
 type Params<'a> = [&'a (dyn tokio_postgres::types::ToSql + Sync)];
 
-async fn upsert_user(client: &Client, record: &Params<'_>, user: &UserRecord) -> Result<Row, DbError> {
-    let stmt = prepare(client, &UPSERT_USER, &types(&UPSERT_USER_TYPES)).await?;
+async fn upsert_user(client: &Client, sql: &str, record: &Params<'_>, user: &UserRecord) -> Result<Row, DbError> {
+    let stmt = prepare(client, sql, &types(&UPSERT_USER_TYPES)).await?;
     let id = user.id.as_str();
     let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = record.to_vec();
     params.extend_from_slice(&[&id, &user.email, &user.first_name, &user.last_name, &user.image_url, &user.updated_ms]);
     Ok(client.query_one(&stmt, &params).await?)
 }
 
-async fn upsert_org(client: &Client, record: &Params<'_>, org: &OrgRecord) -> Result<Row, DbError> {
-    let stmt = prepare(client, &UPSERT_ORG, &types(&UPSERT_ORG_TYPES)).await?;
+async fn upsert_org(client: &Client, sql: &str, record: &Params<'_>, org: &OrgRecord) -> Result<Row, DbError> {
+    let stmt = prepare(client, sql, &types(&UPSERT_ORG_TYPES)).await?;
     let id = org.id.as_str();
     let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = record.to_vec();
     params.extend_from_slice(&[&id, &org.name, &org.slug, &org.image_url, &org.updated_ms]);
     Ok(client.query_one(&stmt, &params).await?)
 }
 
-async fn apply_membership(client: &Client, record: &Params<'_>, m: &MembershipRecord) -> Result<Row, DbError> {
-    let stmt = prepare(client, &MEMBERSHIP, &types(&MEMBERSHIP_TYPES)).await?;
+async fn apply_membership(
+    client: &Client,
+    sql: &str,
+    record: &Params<'_>,
+    m: &MembershipRecord,
+) -> Result<Row, DbError> {
+    let stmt = prepare(client, sql, &types(&MEMBERSHIP_TYPES)).await?;
     let (user_id, org_id, membership_id) = (m.member.user_id.as_str(), m.organization.id.as_str(), m.id.as_str());
     let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = record.to_vec();
     params.extend_from_slice(&[

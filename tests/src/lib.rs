@@ -4,10 +4,15 @@
 //! The server comes from `TEST_DATABASE_URL` or `DATABASE_URL` when set;
 //! otherwise one throwaway cluster is started for the test process from the
 //! PostgreSQL binaries on the machine and stopped when the process exits.
+//! The Secrets Manager tests use a local `moto_server` ([`moto`]), the TLS
+//! tests a second, TLS-only cluster ([`tls_postgres`]), both started the same
+//! way.
 
 pub mod clerk;
+pub mod moto;
 mod postgres;
 pub mod session;
+pub mod tls_postgres;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -43,7 +43,7 @@ const MISSING: &str = "no PostgreSQL server for the tests: set DATABASE_URL (or 
 where the user may CREATE DATABASE, or install the PostgreSQL server binaries (Debian: apt-get install postgresql) \
 so the tests can start a throwaway cluster";
 
-fn bin_dir() -> PathBuf {
+pub(crate) fn bin_dir() -> PathBuf {
     let from_pg_config = Command::new("pg_config")
         .arg("--bindir")
         .output()
@@ -73,13 +73,13 @@ pub fn pg_binary(name: &str) -> PathBuf {
     bin_dir().join(name)
 }
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false)
 }
 
 /// Runs a PostgreSQL binary, through `runuser -u postgres` when we are root
 /// (PostgreSQL refuses to run as root).
-fn pg_command(root: bool, program: &Path) -> Command {
+pub(crate) fn pg_command(root: bool, program: &Path) -> Command {
     if root {
         let mut cmd = Command::new("runuser");
         cmd.args(["-u", "postgres", "--"]).arg(program);
@@ -89,7 +89,7 @@ fn pg_command(root: bool, program: &Path) -> Command {
     }
 }
 
-fn run(mut cmd: Command, what: &str) {
+pub(crate) fn run(mut cmd: Command, what: &str) {
     let output = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}. {MISSING}"));
     assert!(
         output.status.success(),
@@ -99,14 +99,24 @@ fn run(mut cmd: Command, what: &str) {
     );
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free local port")
 }
 
 fn start_throwaway_cluster() -> String {
+    let port = start_cluster("clerk-sync-pg", |_| String::new());
+    format!("postgres://postgres@127.0.0.1:{port}/postgres")
+}
+
+/// Creates and starts a throwaway cluster in a new temporary directory named
+/// after `prefix`, stopped and removed when this process exits, and returns
+/// its port. `configure` runs after initdb with the cluster directory (data
+/// in `data/`, owned by the server user) and returns extra `postgres`
+/// options.
+pub(crate) fn start_cluster(prefix: &str, configure: impl FnOnce(&Path) -> String) -> u16 {
     let bin = bin_dir();
     let root = is_root();
-    let dir = std::env::temp_dir().join(format!("clerk-sync-pg-{}", uuid::Uuid::new_v4().simple()));
+    let dir = std::env::temp_dir().join(format!("{prefix}-{}", uuid::Uuid::new_v4().simple()));
     let (data, sock) = (dir.join("data"), dir.join("sock"));
     std::fs::create_dir_all(&data).expect("create cluster directory");
     std::fs::create_dir_all(&sock).expect("create socket directory");
@@ -129,13 +139,14 @@ fn start_throwaway_cluster() -> String {
         },
         "initdb",
     );
+    let extra = configure(&dir);
 
     let mut last_error = String::new();
     for _ in 0..5 {
         let port = free_port();
         let options = format!(
             "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
-             -c full_page_writes=off -c max_connections=300",
+             -c full_page_writes=off -c max_connections=300 {extra}",
             sock.display()
         );
         let mut start = pg_command(root, &bin.join("pg_ctl"));
@@ -143,7 +154,7 @@ fn start_throwaway_cluster() -> String {
         let output = start.stdin(Stdio::null()).output().expect("run pg_ctl");
         if output.status.success() {
             reap_on_exit(root, &bin, &dir);
-            return format!("postgres://postgres@127.0.0.1:{port}/postgres");
+            return port;
         }
         last_error = std::fs::read_to_string(dir.join("postgres.log")).unwrap_or_default();
     }

@@ -1,0 +1,44 @@
+//! Benchmark drivers for clerk-sync (issue 7): what `scripts/bench.sh`, the
+//! benches in `bench/benches/` and `clerk-sync bench` run.
+//!
+//! - [`latency`]: per-event latency of the real webhook handlers against the
+//!   floor (one prepared single-row INSERT), directly and through a
+//!   delaying TCP proxy ([`proxy`]).
+//! - [`functions`]: cold start, binary size and peak RSS of the function
+//!   binaries, driven through a fake Lambda Runtime API ([`runtime_api`]).
+//!
+//! Every run creates its own database on the test harness's server (a
+//! throwaway cluster unless `TEST_DATABASE_URL`/`DATABASE_URL` name one) and
+//! drops it at the end.
+
+pub mod db;
+pub mod events;
+pub mod functions;
+pub mod latency;
+pub mod machine;
+pub mod proxy;
+pub mod runtime_api;
+pub mod stats;
+
+pub use latency::{latency, LatencyOptions, LatencyReport};
+
+/// Any failure of a benchmark run, as text for the operator.
+pub type BenchError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Where the bench targets write their results: `BENCH_RESULTS_DIR`, else
+/// `target/bench-results` in the workspace.
+pub fn results_dir() -> std::path::PathBuf {
+    match std::env::var_os("BENCH_RESULTS_DIR") {
+        Some(dir) => dir.into(),
+        None => std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-results"),
+    }
+}
+
+/// Writes `name.md` and `name.json` into [`results_dir`].
+pub fn save(name: &str, markdown: &str, json: &impl serde::Serialize) -> Result<(), BenchError> {
+    let dir = results_dir();
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join(format!("{name}.md")), markdown)?;
+    std::fs::write(dir.join(format!("{name}.json")), serde_json::to_string_pretty(json)?)?;
+    Ok(())
+}

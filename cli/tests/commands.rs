@@ -1,0 +1,110 @@
+#![allow(clippy::unwrap_used)] // A panic in a test is a failing test.
+
+//! The operator commands, run as the built binary against a real PostgreSQL.
+
+use std::process::{Command, Output};
+
+use clerk_sync_tests::{clerk::sample, session, TestStack};
+use serde_json::Value;
+
+fn clerk_sync(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_clerk-sync"));
+    command.args(args).env_remove("DATABASE_URL").env_remove("ENCRYPTION_KEY").env_remove("ENCRYPTION_KEYS");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command.output().expect("run clerk-sync")
+}
+
+fn text(output: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+#[tokio::test]
+async fn status_replay_and_a_missing_url() {
+    let stack = TestStack::spawn().await;
+    stack.expect("msg_ok", &sample("user.created.json"), "processed").await;
+    let client = stack.db.connect().await;
+    client
+        .execute(
+            "INSERT INTO clerk_webhook_events (svix_id, event_type, clerk_object_id, payload, status, last_error)
+             VALUES ('msg_failed', 'organization.created', 'org_x', $1::text::jsonb, 'failed', 'old bug')",
+            &[&sample("organization.created.json").to_string()],
+        )
+        .await
+        .unwrap();
+    let url = stack.db.url.as_str();
+
+    let status = clerk_sync(&["status"], &[("DATABASE_URL", url)]);
+    let out = text(&status);
+    assert!(status.status.success(), "{out}");
+    assert!(out.contains("user.created") && out.contains("msg_failed") && out.contains("old bug"), "{out}");
+    assert!(!out.contains("postgres://"), "never the URL: {out}");
+
+    let json = clerk_sync(&["status", "--json"], &[("DATABASE_URL", url)]);
+    let overview: Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(overview["users"]["active"], 1);
+    assert_eq!(overview["failed_events"][0]["svix_id"], "msg_failed");
+
+    let replay = clerk_sync(&["replay", "--json"], &[("DATABASE_URL", url)]);
+    assert!(replay.status.success(), "{}", text(&replay));
+    let summary: Value = serde_json::from_slice(&replay.stdout).unwrap();
+    assert_eq!(summary["processed"], 1);
+    assert_eq!(stack.db.count("organization").await, 1);
+    let again = clerk_sync(&["replay"], &[("DATABASE_URL", url)]);
+    assert!(text(&again).contains("replayed 0 events"), "{}", text(&again));
+
+    let bad_since = clerk_sync(&["replay", "--since", "yesterday-ish"], &[("DATABASE_URL", url)]);
+    assert!(!bad_since.status.success());
+    assert!(text(&bad_since).contains("--since"), "{}", text(&bad_since));
+
+    let missing = clerk_sync(&["status"], &[]);
+    assert!(!missing.status.success());
+    assert!(text(&missing).contains("DATABASE_URL"), "{}", text(&missing));
+}
+
+#[tokio::test]
+async fn rotate_keys_reencrypts_under_the_first_key() {
+    let stack = TestStack::spawn().await;
+    for (i, event) in [
+        sample("user.created.json"),
+        sample("organization.created.json"),
+        sample("organizationMembership.created.json"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        stack.expect(&format!("msg_{i}"), event, "processed").await;
+    }
+    let old = "old-key-0123456789abcdefghijklmnopqrstuv";
+    let new = "new-key-0123456789abcdefghijklmnopqrstuv";
+    let mut vars = vec![
+        ("DATABASE_URL", stack.db.url.clone()),
+        ("SKIP_DB_MIGRATIONS", "true".to_string()),
+        ("ENCRYPTION_KEYS", format!("k1:{old}")),
+    ];
+    vars.extend(session::pem_settings());
+    let state =
+        clerk_sync::api::seller_accounts::SellerAccountsState::from_source(&clerk_sync_tests::Vars(vars)).unwrap();
+    let token =
+        session::token("user_2pQm7Xc1KbN4dRt8Zf3LwYhVaEs", Some(("org_2qA8sLk3VwX9mNbT5cJ7RpEyUdF", "org:admin")));
+    for seller in ["A1", "A2", "A3"] {
+        let body = serde_json::json!({"seller_id": seller, "marketplace_id": "ATVPDKIKX0DER", "region": "na",
+            "refresh_token": "rt", "lwa_client_id": "id", "lwa_client_secret": "secret"})
+        .to_string();
+        let request = clerk_sync_tests::api_request("POST", "/seller-accounts", Some(&token), Some(&body));
+        let response = clerk_sync::api::seller_accounts::handle(&state, request).await;
+        assert_eq!(response.status(), 201, "{}", response.body());
+    }
+    let keys = format!("k2:{new},k1:{old}");
+    let output = clerk_sync(
+        &["rotate-keys", "--batch-size", "2"],
+        &[("DATABASE_URL", &stack.db.url), ("ENCRYPTION_KEYS", &keys)],
+    );
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(text(&output).contains("remaining: 0"), "{}", text(&output));
+    assert!(!text(&output).contains(new) && !text(&output).contains(old), "no secrets printed");
+    let rows =
+        stack.db.rows("SELECT lwa_refresh_token_encrypted LIKE 'cs1.k2.%' AS rotated FROM seller_accounts").await;
+    assert!(rows.iter().all(|r| r["rotated"] == true), "{rows:?}");
+}

@@ -1,0 +1,112 @@
+//! The operator's view of the whole sync (`clerk-sync status`). Unlike the
+//! tenant-scoped `sync-status` function, it sees every tenant: it is for
+//! whoever holds `DATABASE_URL`.
+
+use deadpool_postgres::Client;
+use serde::Serialize;
+
+use crate::db::DbError;
+
+#[derive(Debug, Serialize)]
+pub struct EventCount {
+    pub event_type: String,
+    pub status: String,
+    pub count: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EventSummary {
+    pub svix_id: String,
+    pub event_type: String,
+    pub status: String,
+    pub attempts: i32,
+    pub received_at: String,
+    pub processed_at: Option<String>,
+    pub last_error: Option<String>,
+}
+
+/// Rows by state: `placeholder` rows were made from membership events and
+/// still wait for their own `created` event.
+#[derive(Debug, Serialize, Default)]
+pub struct RowCounts {
+    pub active: i64,
+    pub placeholder: i64,
+    pub deleted: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Overview {
+    pub events_by_type_and_status: Vec<EventCount>,
+    pub latest_events: Vec<EventSummary>,
+    pub failed_events: Vec<EventSummary>,
+    pub users: RowCounts,
+    pub organizations: RowCounts,
+    pub memberships: RowCounts,
+}
+
+const TIME: &str = "'YYYY-MM-DD HH24:MI:SS'";
+
+fn events_query(filter: &str, limit: i64) -> String {
+    format!(
+        "SELECT svix_id, event_type, status, attempts,
+                to_char(received_at AT TIME ZONE 'UTC', {TIME}), to_char(processed_at AT TIME ZONE 'UTC', {TIME}),
+                last_error
+         FROM clerk_webhook_events {filter} ORDER BY received_at DESC, id DESC LIMIT {limit}"
+    )
+}
+
+/// Everything, in one round trip (the queries are pipelined).
+pub async fn overview(client: &Client, latest: i64) -> Result<Overview, DbError> {
+    let counts = "SELECT event_type, status, count(*) FROM clerk_webhook_events GROUP BY 1, 2 ORDER BY 1, 2";
+    let latest_sql = events_query("", latest.clamp(1, 1000));
+    let failed_sql = events_query("WHERE status = 'failed'", 50);
+    let rows = "SELECT 'users', count(*) FILTER (WHERE deleted_at IS NULL AND clerk_updated_ms IS NOT NULL),
+                       count(*) FILTER (WHERE deleted_at IS NULL AND clerk_updated_ms IS NULL),
+                       count(*) FILTER (WHERE deleted_at IS NOT NULL) FROM users
+                UNION ALL
+                SELECT 'organizations', count(*) FILTER (WHERE deleted_at IS NULL AND clerk_updated_ms IS NOT NULL),
+                       count(*) FILTER (WHERE deleted_at IS NULL AND clerk_updated_ms IS NULL),
+                       count(*) FILTER (WHERE deleted_at IS NOT NULL) FROM organization
+                UNION ALL
+                SELECT 'memberships', count(*) FILTER (WHERE deleted_at IS NULL), 0,
+                       count(*) FILTER (WHERE deleted_at IS NOT NULL) FROM user_organizations";
+    let (counts, latest_rows, failed_rows, row_counts) = tokio::try_join!(
+        client.query(counts, &[]),
+        client.query(&latest_sql, &[]),
+        client.query(&failed_sql, &[]),
+        client.query(rows, &[]),
+    )?;
+    let summaries = |rows: Vec<tokio_postgres::Row>| -> Vec<EventSummary> {
+        rows.iter()
+            .map(|r| EventSummary {
+                svix_id: r.get(0),
+                event_type: r.get(1),
+                status: r.get(2),
+                attempts: r.get(3),
+                received_at: r.get(4),
+                processed_at: r.get(5),
+                last_error: r.get(6),
+            })
+            .collect()
+    };
+    let mut overview = Overview {
+        events_by_type_and_status: counts
+            .iter()
+            .map(|r| EventCount { event_type: r.get(0), status: r.get(1), count: r.get(2) })
+            .collect(),
+        latest_events: summaries(latest_rows),
+        failed_events: summaries(failed_rows),
+        users: RowCounts::default(),
+        organizations: RowCounts::default(),
+        memberships: RowCounts::default(),
+    };
+    for r in &row_counts {
+        let counts = RowCounts { active: r.get(1), placeholder: r.get(2), deleted: r.get(3) };
+        match r.get::<_, &str>(0) {
+            "users" => overview.users = counts,
+            "organizations" => overview.organizations = counts,
+            _ => overview.memberships = counts,
+        }
+    }
+    Ok(overview)
+}

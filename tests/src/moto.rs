@@ -1,0 +1,127 @@
+//! A local AWS Secrets Manager for the tests: `moto_server`, started once per
+//! test process on a free port and stopped when the process exits.
+//! `TEST_MOTO_ENDPOINT` (e.g. `http://127.0.0.1:5000`) uses a running one
+//! instead.
+//!
+//! Nothing here touches the process environment: the tests hand the AWS
+//! settings to the code under test through its `Source` ([`aws_vars`]).
+
+use std::{
+    net::{SocketAddr, TcpStream},
+    process::{Command, Stdio},
+    sync::OnceLock,
+    time::{Duration, Instant},
+};
+
+use aws_sdk_secretsmanager::{
+    config::{BehaviorVersion, Credentials, Region},
+    Client,
+};
+
+use crate::postgres::free_port;
+
+pub const REGION: &str = "us-east-1";
+
+const MISSING: &str = "moto_server is not installed: the Secrets Manager tests run against a local moto \
+(pip install 'moto[server]'), or set TEST_MOTO_ENDPOINT to a running one";
+
+static ENDPOINT: OnceLock<String> = OnceLock::new();
+
+/// The endpoint URL of the local Secrets Manager, started on first use.
+pub fn endpoint() -> &'static str {
+    ENDPOINT.get_or_init(|| match std::env::var("TEST_MOTO_ENDPOINT") {
+        Ok(url) if !url.trim().is_empty() => url.trim().to_string(),
+        _ => start(),
+    })
+}
+
+/// The settings that point the AWS SDK at the local server, as a function
+/// would read them from its environment.
+pub fn aws_vars() -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ENDPOINT_URL", endpoint().to_string()),
+        ("AWS_ACCESS_KEY_ID", "test".to_string()),
+        ("AWS_SECRET_ACCESS_KEY", "test".to_string()),
+        ("AWS_REGION", REGION.to_string()),
+    ]
+}
+
+/// An SDK client for the local server, for the tests' own setup.
+pub fn client() -> Client {
+    let config = aws_sdk_secretsmanager::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .endpoint_url(endpoint())
+        .credentials_provider(Credentials::new("test", "test", None, None, "moto"))
+        .build();
+    Client::from_conf(config)
+}
+
+/// Stores `value` as a new secret string under a unique name; returns its ARN.
+pub async fn create_secret(value: &str) -> String {
+    let name = format!("clerk-sync-test/{}", uuid::Uuid::new_v4().simple());
+    let created =
+        client().create_secret().name(&name).secret_string(value).send().await.expect("moto creates the secret");
+    created.arn().expect("moto returns the ARN").to_string()
+}
+
+/// A well-formed ARN of a secret that does not exist.
+pub fn missing_arn() -> String {
+    format!("arn:aws:secretsmanager:{REGION}:123456789012:secret:clerk-sync-missing-{}", uuid::Uuid::new_v4().simple())
+}
+
+fn start() -> String {
+    let mut last_error = String::new();
+    for _ in 0..3 {
+        let port = free_port();
+        let log = std::env::temp_dir().join(format!("clerk-sync-moto-{}.log", uuid::Uuid::new_v4().simple()));
+        let log_file = std::fs::File::create(&log).expect("create the moto log");
+        let spawned = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone().expect("clone the log handle"))
+            .stderr(log_file)
+            .spawn();
+        let mut child = match spawned {
+            Ok(child) => child,
+            Err(e) => {
+                let _ = std::fs::remove_file(&log);
+                match e.kind() {
+                    std::io::ErrorKind::NotFound => panic!("{MISSING}"),
+                    _ => panic!("cannot run moto_server ({e}): {MISSING}"),
+                }
+            }
+        };
+        kill_on_exit(child.id());
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                break;
+            }
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                let _ = std::fs::remove_file(&log);
+                return format!("http://127.0.0.1:{port}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = child.kill();
+        last_error = std::fs::read_to_string(&log).unwrap_or_default();
+        let _ = std::fs::remove_file(&log);
+    }
+    panic!("moto_server did not start: {last_error}");
+}
+
+/// Kills the server once this test process is gone, however it ends.
+fn kill_on_exit(child: u32) {
+    let script = format!(
+        "while kill -0 {pid} 2>/dev/null; do sleep 0.2; done; kill {child} 2>/dev/null",
+        pid = std::process::id()
+    );
+    let _ = Command::new("sh")
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+}
