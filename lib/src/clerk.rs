@@ -197,7 +197,31 @@ fn id_error(field: &str) -> impl Fn(InvalidId) -> String + '_ {
 }
 
 fn read<'a, T: Deserialize<'a>>(data: &'a RawValue) -> Result<T, String> {
-    serde_json::from_str(data.get()).map_err(|e| format!("data does not match the expected shape: {e}"))
+    serde_json::from_str(data.get())
+        .map_err(|e| format!("data does not match the expected shape: {}", redact_strings(&e.to_string())))
+}
+
+/// serde quotes offending string values (`invalid type: string "…"`): they
+/// may be email addresses or names, and the reason is logged and stored.
+/// Field names (in backticks) stay: they are what a developer needs.
+fn redact_strings(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut quoted = false;
+    for c in message.chars() {
+        match (c, quoted) {
+            ('"', false) => {
+                quoted = true;
+                out.push_str("\"…");
+            }
+            ('"', true) => {
+                quoted = false;
+                out.push('"');
+            }
+            (_, true) => {}
+            (c, false) => out.push(c),
+        }
+    }
+    out
 }
 
 fn deletion<T>(
@@ -317,4 +341,39 @@ fn parse_membership(data: &RawValue, removed: bool, timestamp: Option<i64>) -> R
         event_ms: valid_ms(event_ms, "membership time")?,
         removed,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_reasons_never_quote_values() {
+        let body = br#"{"type":"user.created","timestamp":1,"data":{"id":"user_x","updated_at":"ada@example.com"}}"#;
+        let envelope = Envelope::parse(body).unwrap_or_else(|e| panic!("{e}"));
+        match plan(Family::Users, &envelope) {
+            Plan::Fail(reason) => {
+                assert!(!reason.contains("ada@example.com"), "{reason}");
+                assert!(reason.contains("data does not match"), "{reason}");
+            }
+            other => panic!("expected a failure, got {other:?}"),
+        }
+        assert_eq!(
+            redact_strings(r#"invalid type: string "secret", expected `id`"#),
+            r#"invalid type: string "…", expected `id`"#
+        );
+    }
+
+    #[test]
+    fn the_primary_email_is_matched_by_id() {
+        let body = br#"{"type":"user.created","timestamp":1,"data":{"id":"user_x","updated_at":1,
+            "email_addresses":[{"id":"idn_a","email_address":"a@x"},{"id":"idn_b","email_address":"b@x"}],
+            "primary_email_address_id":"idn_b"}}"#;
+        let envelope = Envelope::parse(body).unwrap_or_else(|e| panic!("{e}"));
+        match plan(Family::Users, &envelope) {
+            Plan::Apply(Change::UpsertUser(user)) => assert_eq!(user.email.as_deref(), Some("b@x")),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(plan(Family::Organizations, &envelope), Plan::Ignore);
+    }
 }

@@ -13,6 +13,13 @@ use crate::{
     tls::{ConnectionString, Target, TlsSettings},
 };
 
+/// Well inside Svix's 15 s delivery timeout and a 10 s Lambda timeout.
+const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(2);
+const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
+/// A transaction left open (a bug, or a client gone mid-way) is ended by the
+/// server instead of holding its locks.
+const IDLE_IN_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How to reach PostgreSQL. The URL holds a password: it never prints.
 #[derive(Debug)]
 pub struct DbSettings {
@@ -29,6 +36,11 @@ pub struct DbSettings {
     pub verify_after_idle: Duration,
     /// `PGSSLMODE` and `PGSSLROOTCERT`, for what the URL does not say.
     pub tls: TlsSettings,
+    /// Bounds on waiting for a row lock and on any one statement, so a
+    /// request never hangs into the Lambda timeout: it answers 503 and Svix
+    /// retries. Set per connection at startup, which costs no round trip.
+    pub lock_timeout: Duration,
+    pub statement_timeout: Duration,
 }
 
 impl DbSettings {
@@ -51,6 +63,8 @@ impl DbSettings {
             wait_timeout: config::seconds(src, "DB_POOL_WAIT_TIMEOUT_SECS", Duration::from_secs(5))?,
             verify_after_idle: config::seconds(src, "DB_VERIFY_AFTER_IDLE_SECS", Duration::from_secs(5))?,
             tls: TlsSettings::from_source(src)?,
+            lock_timeout: config::seconds(src, "DB_LOCK_TIMEOUT_SECS", DEFAULT_LOCK_TIMEOUT)?,
+            statement_timeout: config::seconds(src, "DB_STATEMENT_TIMEOUT_SECS", DEFAULT_STATEMENT_TIMEOUT)?,
         })
     }
 
@@ -63,6 +77,8 @@ impl DbSettings {
             wait_timeout: Duration::from_secs(5),
             verify_after_idle: Duration::from_secs(5),
             tls: TlsSettings::default(),
+            lock_timeout: DEFAULT_LOCK_TIMEOUT,
+            statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
         }
     }
 
@@ -81,6 +97,18 @@ pub fn build_pool(settings: &DbSettings) -> Result<Pool, ConfigError> {
     if pg.get_application_name().is_none() {
         pg.application_name("clerk-sync");
     }
+    // Server settings for every session, unless the URL's own `options` set them.
+    let mut options = pg.get_options().unwrap_or_default().to_string();
+    for (name, value) in [
+        ("lock_timeout", settings.lock_timeout),
+        ("statement_timeout", settings.statement_timeout),
+        ("idle_in_transaction_session_timeout", IDLE_IN_TRANSACTION_TIMEOUT),
+    ] {
+        if !options.contains(name) {
+            options.push_str(&format!(" -c {name}={}", value.as_millis().max(1)));
+        }
+    }
+    pg.options(options.trim());
     let manager = Manager::from_config(pg, tls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
     let verify_after_idle = settings.verify_after_idle;
     Pool::builder(manager)
@@ -119,6 +147,24 @@ impl DbError {
         match self {
             DbError::Query(e) => e.code(),
             DbError::Unavailable(_) | DbError::Schema(_) => None,
+        }
+    }
+
+    /// True when the connection died (server restarted, network cut, idle
+    /// connection reaped while the instance was frozen): a fresh connection
+    /// may well succeed, and the statements are idempotent, so one retry is safe.
+    pub fn is_connection_lost(&self) -> bool {
+        match self {
+            DbError::Query(e) => {
+                e.is_closed()
+                    || e.code().is_some_and(|c| {
+                        // admin_shutdown, crash_shutdown, cannot_connect_now
+                        matches!(c.code(), "57P01" | "57P02" | "57P03")
+                    })
+                    || (e.as_db_error().is_none()
+                        && std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>()))
+            }
+            DbError::Unavailable(_) | DbError::Schema(_) => false,
         }
     }
 

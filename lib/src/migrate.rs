@@ -67,13 +67,22 @@ pub async fn run_set(client: &mut Client, migrations: &'static [Migration]) -> R
         Err(e) => return Err(e.into()),
     }
 
-    client.execute("SELECT pg_advisory_lock($1)", &[&LOCK_KEY]).await?;
-    let result = apply_pending(client, migrations).await;
-    // Released on every path; were the connection lost, the server would
-    // release it with the session.
-    let unlock = client.execute("SELECT pg_advisory_unlock($1)", &[&LOCK_KEY]).await;
+    // Waiting for another run's lock, and a long migration, are expected
+    // here: lift the per-connection bounds the functions set, for this run only.
+    client.batch_execute("SET lock_timeout = 0; SET statement_timeout = 0").await?;
+    let result = match client.execute("SELECT pg_advisory_lock($1)", &[&LOCK_KEY]).await {
+        Ok(_) => {
+            let applied = apply_pending(client, migrations).await;
+            // Released on every path; were the connection lost, the server
+            // would release it with the session.
+            let unlock = client.execute("SELECT pg_advisory_unlock($1)", &[&LOCK_KEY]).await;
+            applied.and_then(|report| unlock.map(|_| report).map_err(MigrateError::from))
+        }
+        Err(e) => Err(e.into()),
+    };
+    let reset = client.batch_execute("RESET lock_timeout; RESET statement_timeout").await;
     let report = result?;
-    unlock?;
+    reset?;
     Ok(report)
 }
 

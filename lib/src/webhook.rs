@@ -264,11 +264,21 @@ async fn intake<B: AsRef<[u8]>>(
         event_timestamp: envelope.timestamp,
         payload,
     };
-    let outcome = async {
+    let deliver = || async {
         let client = state.db.client().await?;
         sync::deliver(&client, &event, &plan).await
+    };
+    let outcome = match deliver().await {
+        // The pooled connection had died (server restart, a connection
+        // reaped while the instance was frozen). The broken client went back
+        // to the pool, which discards it; the statements are idempotent, so
+        // one retry on a fresh connection is safe.
+        Err(e) if e.is_connection_lost() => {
+            tracing::warn!(svix_id = %svix_id, error = %e, "database connection lost; retrying once");
+            deliver().await
+        }
+        other => other,
     }
-    .await
     .map_err(|e| {
         tracing::error!(svix_id = %svix_id, error = %e, "database fault; answering 503 so Svix retries");
         WebhookError::DatabaseUnavailable

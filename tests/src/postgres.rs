@@ -161,6 +161,53 @@ pub(crate) fn start_cluster(prefix: &str, configure: impl FnOnce(&Path) -> Strin
     panic!("could not start the throwaway PostgreSQL cluster: {last_error}");
 }
 
+/// A cluster of its own, for tests that stop and restart the server (the
+/// shared one must stay up for every other test).
+pub struct OwnCluster {
+    dir: PathBuf,
+    port: u16,
+    root: bool,
+}
+
+impl OwnCluster {
+    pub fn start() -> Self {
+        let mut dir = PathBuf::new();
+        let port = start_cluster("clerk-sync-faults", |d| {
+            dir = d.to_path_buf();
+            String::new()
+        });
+        Self { dir, port, root: is_root() }
+    }
+
+    pub fn url(&self, db: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
+    }
+
+    fn pg_ctl(&self, args: &[&str]) {
+        let mut cmd = pg_command(self.root, &bin_dir().join("pg_ctl"));
+        cmd.arg("-D").arg(self.dir.join("data")).args(["-w", "-l"]).arg(self.dir.join("postgres.log")).args(args);
+        run(cmd, &format!("pg_ctl {}", args.join(" ")));
+    }
+
+    /// Stops the server: every connection dies.
+    pub fn stop(&self) {
+        self.pg_ctl(&["-m", "fast", "stop"]);
+    }
+
+    /// Starts it again with the options it had (pg_ctl keeps them).
+    pub fn start_again(&self) {
+        let opts = std::fs::read_to_string(self.dir.join("data/postmaster.opts")).unwrap_or_default();
+        // postmaster.opts holds the command line: reuse its options.
+        let options: String =
+            opts.split_once(' ').map(|(_, rest)| rest.replace('"', "")).unwrap_or_default().trim().to_string();
+        self.pg_ctl(&["-o", &options, "start"]);
+    }
+
+    pub fn restart(&self) {
+        self.pg_ctl(&["-m", "fast", "restart"]);
+    }
+}
+
 /// Stops the cluster and removes its files once this test process is gone,
 /// however it ends.
 fn reap_on_exit(root: bool, bin: &Path, dir: &Path) {

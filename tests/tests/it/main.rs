@@ -3,6 +3,8 @@
 mod auth;
 mod concurrency;
 mod convergence;
+mod faults;
+mod hygiene;
 mod intake;
 mod migrations;
 mod replay;
