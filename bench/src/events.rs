@@ -183,9 +183,10 @@ impl EventStream {
                 data["id"] = json!(user_id(tag, n));
                 if action != Action::Delete {
                     data["first_name"] = json!(format!("Ada{seq}"));
+                    // A user keeps its addresses; updates change the name (the usual edit).
                     if let Some(emails) = data["email_addresses"].as_array_mut() {
                         for (i, email) in emails.iter_mut().enumerate() {
-                            email["email_address"] = json!(format!("u{tag}{n}.{i}.{seq}@bench.example"));
+                            email["email_address"] = json!(format!("u{tag}{n}.{i}@bench.example"));
                         }
                     }
                 }

@@ -10,14 +10,15 @@
 
 use std::{collections::BTreeMap, fmt, time::Duration, time::Instant};
 
+use clerk_sync::clerk::Envelope;
 use clerk_sync::{WebhookConfig, WebhookState};
 use clerk_sync_tests::Vars;
 use serde::Serialize;
-use tokio_postgres::types::Type;
+use tokio_postgres::types::{ToSql, Type};
 
 use crate::{
     db::{self, BenchDb},
-    events::{self, EventStream, Stream},
+    events::{self, Delivery, EventStream, Stream},
     machine::Machine,
     proxy::DelayProxy,
     stats::Summary,
@@ -26,6 +27,14 @@ use crate::{
 
 /// The floor: what any handler that durably records the event must do.
 const FLOOR_SQL: &str = "INSERT INTO bench_floor (payload) VALUES ($1::jsonb)";
+
+/// Diagnostic: the handler's recording statement alone (the events row with
+/// its indexes, no effect), which is what separates the floor's bare table
+/// from the real one.
+const RECORD_SQL: &str = "INSERT INTO clerk_webhook_events
+        (svix_id, event_type, clerk_object_id, event_timestamp, payload, status, processed_at)
+    VALUES ($1, $2, $3, $4, $5::jsonb, 'ignored', now())
+    ON CONFLICT (svix_id) DO NOTHING";
 
 /// The budget: handler p50 at most this multiple of the floor's p50.
 pub const BUDGET_RATIO: f64 = 1.3;
@@ -70,6 +79,8 @@ pub struct FamilyLatency {
     pub family: &'static str,
     pub handler: Summary,
     pub floor: Summary,
+    /// Diagnostic: the events-row insert alone, on the same connection.
+    pub record: Summary,
     /// Handler p50 ÷ floor p50.
     pub ratio_p50: f64,
     /// Handler latency by event type.
@@ -147,9 +158,10 @@ async fn measure(
         let delivery = stream.next_delivery();
         deliver(state, delivery.request()).await?;
         floor(state, &delivery.body).await?;
+        record_only(state, &delivery).await?;
     }
     let turns = || proxy.map(DelayProxy::turns).unwrap_or(0);
-    let (mut handler, mut floor_samples) = (Vec::new(), Vec::new());
+    let (mut handler, mut floor_samples, mut record_samples) = (Vec::new(), Vec::new(), Vec::new());
     let mut by_type: BTreeMap<String, Vec<Duration>> = BTreeMap::new();
     let mut statuses = BTreeMap::new();
     let (mut handler_turns, mut floor_turns) = (0, 0);
@@ -171,6 +183,10 @@ async fn measure(
         floor(state, &delivery.body).await?;
         floor_samples.push(start.elapsed());
         floor_turns += turns() - before;
+
+        let start = Instant::now();
+        record_only(state, &delivery).await?;
+        record_samples.push(start.elapsed());
     }
     let (handler, floor) = (Summary::of(&mut handler), Summary::of(&mut floor_samples));
     let per_event = |turns: u64| proxy.map(|_| turns as f64 / opts.events.max(1) as f64);
@@ -179,6 +195,7 @@ async fn measure(
         ratio_p50: handler.p50_us / floor.p50_us,
         handler,
         floor,
+        record: Summary::of(&mut record_samples),
         by_type: by_type.into_iter().map(|(t, mut s)| (t, Summary::of(&mut s))).collect(),
         statuses,
         handler_turns: per_event(handler_turns),
@@ -202,6 +219,19 @@ pub async fn floor(state: &WebhookState, payload: &str) -> Result<(), BenchError
     let client = state.database().pool().get().await?;
     let statement = client.prepare_typed_cached(FLOOR_SQL, &[Type::TEXT]).await?;
     client.execute(&statement, &[&payload]).await?;
+    Ok(())
+}
+
+/// The recording statement alone, under a svix id of its own.
+async fn record_only(state: &WebhookState, delivery: &Delivery) -> Result<(), BenchError> {
+    let envelope = Envelope::parse(delivery.body.as_bytes())?;
+    let (object_id, svix_id) = (envelope.object_id(), format!("{}_record", delivery.svix_id));
+    let client = state.database().pool().get().await?;
+    let statement =
+        client.prepare_typed_cached(RECORD_SQL, &[Type::TEXT, Type::TEXT, Type::TEXT, Type::INT8, Type::TEXT]).await?;
+    let params: [&(dyn ToSql + Sync); 5] =
+        [&svix_id, &envelope.event_type, &object_id, &envelope.timestamp, &delivery.body];
+    client.execute(&statement, &params).await?;
     Ok(())
 }
 
@@ -242,6 +272,24 @@ impl fmt::Display for LatencyReport {
                     us(fam.floor.p99_us),
                     fam.ratio_p50,
                     if fam.within_budget() { "met" } else { "**missed**" },
+                )?;
+            }
+        }
+        writeln!(f)?;
+        writeln!(f, "Where the time goes (p50): the floor's bare table, the handler's events row alone (its indexes, no effect), the whole handler:")?;
+        writeln!(f)?;
+        writeln!(f, "| network | family | floor | events row alone | handler |")?;
+        writeln!(f, "|---|---|---|---|---|")?;
+        for run in &self.runs {
+            for fam in &run.families {
+                writeln!(
+                    f,
+                    "| +{} µs | {} | {} | {} | {} |",
+                    run.delay_us,
+                    fam.family,
+                    us(fam.floor.p50_us),
+                    us(fam.record.p50_us),
+                    us(fam.handler.p50_us)
                 )?;
             }
         }

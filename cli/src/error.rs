@@ -101,21 +101,9 @@ impl CliError {
     }
 }
 
-/// The error and its causes on one line, `outer: inner: …`, skipping a cause
-/// whose text the line already holds. tokio-postgres, for one, keeps the
-/// server's message in the cause ("db error" alone says little).
+/// The error and its causes on one line (see [`clerk_sync::error_chain`]).
 pub fn report(error: &dyn Error) -> String {
-    let mut line = error.to_string();
-    let mut cause = error.source();
-    while let Some(e) = cause {
-        let text = e.to_string();
-        if !line.contains(&text) {
-            line.push_str(": ");
-            line.push_str(&text);
-        }
-        cause = e.source();
-    }
-    line
+    clerk_sync::error_chain(error)
 }
 
 #[cfg(test)]

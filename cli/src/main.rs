@@ -5,7 +5,7 @@
 //!   request event, for `cargo lambda invoke`.
 //! - `send`: POSTs payloads with fresh svix headers.
 //! - `dev`: runs every function locally against PostgreSQL.
-//! - `replay`, `rotate-keys`, `status`: operator work on the database.
+//! - `replay`, `rotate-keys`, `status`, `prune`: operator work on the database.
 
 mod dev;
 mod error;
@@ -22,7 +22,7 @@ use std::{
 };
 
 use clap::{Args, Parser, Subcommand};
-use clerk_sync::{clerk::Envelope, migrate::MIGRATIONS, replay::ReplayFilter, vault::Vault};
+use clerk_sync::{clerk::Envelope, migrate::MIGRATIONS, prune::PruneOptions, replay::ReplayFilter, vault::Vault};
 
 use crate::{error::CliError, sign::Secret};
 
@@ -42,6 +42,7 @@ enum Command {
     Replay(ReplayArgs),
     RotateKeys(RotateKeysArgs),
     Status(StatusArgs),
+    Prune(PruneArgs),
 }
 
 /// The database to work on.
@@ -117,6 +118,32 @@ struct StatusArgs {
     json: bool,
 }
 
+/// Delete processed and ignored webhook events older than N days.
+///
+/// Failed events (waiting for a fix and a replay) and received ones are
+/// always kept. Deletes in batches, each its own short transaction, oldest
+/// first: safe while deliveries arrive, safe to interrupt and run again.
+/// Run it with the owner's DATABASE_URL (the one `migrate` uses) or as the
+/// clerk_sync_prune role of docs/least-privilege.sql: the functions' own
+/// role may not delete events.
+#[derive(Debug, Args)]
+struct PruneArgs {
+    #[command(flatten)]
+    db: Database,
+    /// Delete events received more than this many days ago.
+    #[arg(long, value_name = "DAYS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    older_than_days: u32,
+    /// Count what would be deleted; delete nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Rows per batch (one transaction each).
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    batch_size: u32,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
 /// Apply pending schema migrations to DATABASE_URL.
 ///
 /// Safe to run at any time and from several places at once: the run holds an
@@ -186,6 +213,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => replay(args),
         Command::RotateKeys(args) => rotate_keys(args),
         Command::Status(args) => status(args),
+        Command::Prune(args) => prune(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -254,6 +282,34 @@ fn status(args: StatusArgs) -> Result<(), CliError> {
         return print_json(&overview);
     }
     print!("{}", ops::render(&overview));
+    Ok(())
+}
+
+fn prune(args: PruneArgs) -> Result<(), CliError> {
+    let url = args.db.url()?;
+    let options = PruneOptions {
+        older_than_days: args.older_than_days,
+        dry_run: args.dry_run,
+        batch_size: i64::from(args.batch_size),
+    };
+    let report = runtime()?.block_on(ops::prune(url, &options))?;
+    if args.json {
+        return print_json(&report);
+    }
+    let verb = if report.dry_run { "would delete" } else { "deleted" };
+    println!(
+        "{verb} {} events received before {} ({} processed, {} ignored)",
+        report.deleted(),
+        report.cutoff,
+        report.processed,
+        report.ignored
+    );
+    if report.kept_failed + report.kept_received > 0 {
+        println!(
+            "kept {} failed and {} received events older than that (see clerk-sync status; replay them with clerk-sync replay)",
+            report.kept_failed, report.kept_received
+        );
+    }
     Ok(())
 }
 

@@ -1,4 +1,4 @@
-//! Operator commands over the database: `replay`, `rotate-keys`, `status`.
+//! Operator commands over the database: `replay`, `rotate-keys`, `status`, `prune`.
 
 use std::io::IsTerminal;
 
@@ -6,6 +6,7 @@ use clerk_sync::{
     config::Env,
     db::{build_pool, DbSettings},
     overview::{self, Overview},
+    prune::{self, PruneOptions, PruneReport},
     replay::{self, ReplayFilter, ReplaySummary},
     seller_accounts,
     sync::Outcome,
@@ -97,6 +98,35 @@ pub async fn rotate_keys(url: &str, vault: &Vault, batch_size: usize) -> Result<
 pub async fn status(url: &str, latest: i64) -> Result<Overview, CliError> {
     let client = connect(url).await?;
     overview::overview(&client, latest).await.map_err(|e| CliError::Database(e.to_string()))
+}
+
+/// Deletes old processed and ignored events in batches, with a progress bar.
+pub async fn prune(url: &str, options: &PruneOptions) -> Result<PruneReport, CliError> {
+    let client = connect(url).await?;
+    // Counting a large table may outlast the functions' statement timeout;
+    // each delete batch stays short whatever this says.
+    client.batch_execute("SET statement_timeout = 0").await.map_err(|e| prune_error(e.into()))?;
+    let bar = progress(0, "pruning");
+    let report = prune::prune_with(&client, options, |deleted, found| {
+        bar.set_length(found.max(deleted));
+        bar.set_position(deleted);
+    })
+    .await
+    .map_err(prune_error)?;
+    bar.finish_and_clear();
+    Ok(report)
+}
+
+/// Permission denied is the likely mistake: the functions' role, not the owner's.
+fn prune_error(e: clerk_sync::db::DbError) -> CliError {
+    if e.sql_state() == Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE) {
+        return CliError::Database(format!(
+            "{e}: prune deletes events, which the functions' least-privilege role may not do; \
+             run it with the owner's DATABASE_URL (the one clerk-sync migrate uses) \
+             or as the clerk_sync_prune role (docs/least-privilege.sql)"
+        ));
+    }
+    CliError::Database(e.to_string())
 }
 
 /// The overview as readable tables.

@@ -108,3 +108,46 @@ async fn rotate_keys_reencrypts_under_the_first_key() {
         stack.db.rows("SELECT lwa_refresh_token_encrypted LIKE 'cs1.k2.%' AS rotated FROM seller_accounts").await;
     assert!(rows.iter().all(|r| r["rotated"] == true), "{rows:?}");
 }
+
+#[tokio::test]
+async fn prune_deletes_old_processed_and_ignored_events_and_keeps_failed_ones() {
+    let stack = TestStack::spawn().await;
+    stack.expect("msg_today", &sample("user.created.json"), "processed").await;
+    let client = stack.db.connect().await;
+    client
+        .batch_execute(
+            "INSERT INTO clerk_webhook_events (svix_id, event_type, payload, status, received_at)
+             SELECT format('msg_%s_%s', s, i), 'user.updated', '{}', s, now() - interval '45 days'
+             FROM unnest(ARRAY['processed', 'ignored', 'failed', 'received']) AS s, generate_series(1, 3) AS i",
+        )
+        .await
+        .unwrap();
+    let url = stack.db.url.as_str();
+
+    let dry = clerk_sync(&["prune", "--dry-run", "--json"], &[("DATABASE_URL", url)]);
+    assert!(dry.status.success(), "{}", text(&dry));
+    let report: Value = serde_json::from_slice(&dry.stdout).unwrap();
+    assert_eq!((report["processed"].as_u64(), report["ignored"].as_u64()), (Some(3), Some(3)), "{report}");
+    assert_eq!((report["kept_failed"].as_u64(), report["dry_run"].as_bool()), (Some(3), Some(true)), "{report}");
+    assert_eq!(stack.db.count("clerk_webhook_events").await, 13, "a dry run deletes nothing");
+
+    let pruned = clerk_sync(&["prune", "--older-than-days", "30", "--batch-size", "2"], &[("DATABASE_URL", url)]);
+    let out = text(&pruned);
+    assert!(pruned.status.success(), "{out}");
+    assert!(out.contains("deleted 6 events") && out.contains("kept 3 failed and 3 received"), "{out}");
+    assert!(!out.contains("postgres://"), "never the URL: {out}");
+    let left = stack.db.rows("SELECT status, count(*) AS n FROM clerk_webhook_events GROUP BY 1 ORDER BY 1").await;
+    assert_eq!(
+        left,
+        [
+            serde_json::json!({"status": "failed", "n": 3}),
+            serde_json::json!({"status": "processed", "n": 1}),
+            serde_json::json!({"status": "received", "n": 3}),
+        ]
+    );
+
+    let zero = clerk_sync(&["prune", "--older-than-days", "0"], &[("DATABASE_URL", url)]);
+    assert!(!zero.status.success(), "at least one day: {}", text(&zero));
+    let missing = clerk_sync(&["prune"], &[]);
+    assert!(!missing.status.success() && text(&missing).contains("DATABASE_URL"), "{}", text(&missing));
+}

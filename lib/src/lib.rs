@@ -21,6 +21,7 @@ pub mod db;
 pub mod ids;
 pub mod migrate;
 pub mod overview;
+pub mod prune;
 pub mod replay;
 pub mod response;
 pub mod secrets;
@@ -34,3 +35,20 @@ pub mod webhook;
 pub use clerk::Family;
 pub use config::{ConfigError, WebhookConfig};
 pub use webhook::{handle, WebhookState};
+
+/// An error and its causes on one line, `outer: inner: …`, skipping a cause
+/// whose text the line already holds. tokio-postgres and the AWS SDK keep
+/// the useful part in the cause ("db error" alone says little).
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut line = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        let text = e.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        cause = e.source();
+    }
+    line
+}

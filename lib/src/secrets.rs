@@ -168,20 +168,10 @@ async fn fetch(sdk: &SdkConfig, var: &'static str, arn: &str) -> Result<SecretSt
     }
 }
 
-/// An error and its causes on one line, `outer: inner: …`, each text once
+/// An error and its causes on one line, each text once
 /// (`DisplayErrorContext` would append a Debug dump).
 fn causes(error: &dyn std::error::Error) -> String {
-    let mut line = error.to_string();
-    let mut cause = error.source();
-    while let Some(e) = cause {
-        let text = e.to_string();
-        if !line.contains(&text) {
-            line.push_str(": ");
-            line.push_str(&text);
-        }
-        cause = e.source();
-    }
-    line
+    crate::error_chain(error)
 }
 
 /// Which variable a fetched value provides, in the form it expects.

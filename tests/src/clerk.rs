@@ -130,3 +130,21 @@ pub fn membership(m: &Membership<'_>) -> Value {
         }),
     )
 }
+
+/// A membership event of `user` in `org` with `role` at `at` (ms), with a
+/// placeholder-grade member and organization: for tests about access, not sync.
+pub fn joined(event_type: &str, id: &str, user: &str, org: &str, role: &str, at: i64) -> Value {
+    membership(&Membership {
+        event_type,
+        id,
+        org_id: org,
+        org_name: org,
+        org_updated_ms: 1,
+        user_id: user,
+        first_name: "Member",
+        identifier: "member@example.com",
+        role,
+        updated_ms: at,
+        timestamp: at + 5,
+    })
+}

@@ -338,10 +338,24 @@ fn the_workflow_matches_the_template_and_the_workspace() {
         problems.push(format!("{WORKFLOW}: expected one step running sam deploy --parameter-overrides"));
     }
     let mut overridden = BTreeSet::new();
+    // The shell variable each parameter is set from: `--arg Parameter "$VARIABLE"`.
+    let mut parameter_of = BTreeMap::new();
     for words in deploy.iter().map(|run| run.split_whitespace().collect::<Vec<_>>()) {
-        for pair in words.windows(2).filter(|w| w[0] == "--arg") {
-            if !overridden.insert(pair[1]) {
-                problems.push(format!("{WORKFLOW}: sets the parameter {} twice", pair[1]));
+        for arg in words.windows(3).filter(|w| w[0] == "--arg") {
+            if !overridden.insert(arg[1]) {
+                problems.push(format!("{WORKFLOW}: sets the parameter {} twice", arg[1]));
+            }
+            parameter_of.insert(unquote(arg[2]).trim_start_matches('$'), arg[1]);
+        }
+    }
+    // The secrets the deploy itself reads (to migrate, to sign the smoke test) are the stack's.
+    for words in runs.iter().map(|run| run.split_whitespace().collect::<Vec<_>>()) {
+        for read in words.windows(2).filter(|w| w[0] == "--secret-id") {
+            let variable = unquote(read[1]).trim_start_matches('$');
+            if !parameter_of.get(variable).is_some_and(|p| p.ends_with("SecretArn")) {
+                problems.push(format!(
+                    "{WORKFLOW}: reads the secret ${variable}, which is not the ARN given to a *SecretArn parameter"
+                ));
             }
         }
     }

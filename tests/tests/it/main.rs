@@ -1,12 +1,15 @@
 //! One test binary, so the whole run shares one throwaway PostgreSQL cluster.
 
 mod auth;
+mod burst;
 mod concurrency;
 mod convergence;
 mod faults;
-mod hygiene;
+mod hostile;
 mod intake;
+mod least_privilege;
 mod migrations;
+mod prune;
 mod replay;
 mod secrets;
 mod seller_accounts;

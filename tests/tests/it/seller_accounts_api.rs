@@ -3,7 +3,7 @@
 use clerk_sync::api::seller_accounts::{handle, SellerAccountsState};
 use clerk_sync_tests::{
     api_answer, api_request,
-    clerk::{membership, organization, simple_user, user_deleted, Membership},
+    clerk::{joined, organization, simple_user, user_deleted},
     session::{pem_settings, token},
     Answer, TestStack, Vars,
 };
@@ -21,22 +21,6 @@ fn state(url: &str) -> SellerAccountsState {
     SellerAccountsState::from_source(&Vars(vars)).unwrap()
 }
 
-fn member_event<'a>(event_type: &'a str, id: &'a str, user: &'a str, org: &'a str, role: &'a str, at: i64) -> Value {
-    membership(&Membership {
-        event_type,
-        id,
-        org_id: org,
-        org_name: org,
-        org_updated_ms: 1,
-        user_id: user,
-        first_name: "M",
-        identifier: "m@example.com",
-        role,
-        updated_ms: at,
-        timestamp: at + 5,
-    })
-}
-
 /// Ada: admin of org_a and org_b. Bob: member of org_a.
 async fn setup() -> (TestStack, SellerAccountsState) {
     let stack = TestStack::spawn().await;
@@ -45,9 +29,9 @@ async fn setup() -> (TestStack, SellerAccountsState) {
         simple_user("user.created", "user_bob", 100, "Bob", "bob@example.com"),
         organization("organization.created", "org_a", "A", 100),
         organization("organization.created", "org_b", "B", 100),
-        member_event("organizationMembership.created", "orgmem_1", "user_ada", "org_a", "org:admin", 200),
-        member_event("organizationMembership.created", "orgmem_2", "user_ada", "org_b", "org:admin", 200),
-        member_event("organizationMembership.created", "orgmem_3", "user_bob", "org_a", "org:member", 200),
+        joined("organizationMembership.created", "orgmem_1", "user_ada", "org_a", "org:admin", 200),
+        joined("organizationMembership.created", "orgmem_2", "user_ada", "org_b", "org:admin", 200),
+        joined("organizationMembership.created", "orgmem_3", "user_bob", "org_a", "org:member", 200),
     ];
     for (i, event) in events.iter().enumerate() {
         stack.expect(&format!("msg_setup_{i}"), event, "processed").await;
@@ -137,7 +121,7 @@ async fn removed_members_and_deleted_users_lose_access_while_their_tokens_are_va
     let (stack, state) = setup().await;
     let bob = token("user_bob", Some(("org_a", "org:member")));
     assert_eq!(call(&state, "GET", "/seller-accounts", Some(&bob), None).await.status, 200);
-    let removed = member_event("organizationMembership.deleted", "orgmem_3", "user_bob", "org_a", "org:member", 300);
+    let removed = joined("organizationMembership.deleted", "orgmem_3", "user_bob", "org_a", "org:member", 300);
     stack.expect("msg_removed", &removed, "processed").await;
     let refused = call(&state, "GET", "/seller-accounts", Some(&bob), None).await;
     assert_eq!((refused.status, refused.body["error"].as_str()), (403, Some("no_active_organization")));

@@ -3,27 +3,11 @@
 use clerk_sync::api::sync_status;
 use clerk_sync_tests::{
     api_answer, api_request, api_state,
-    clerk::{membership, organization, simple_user, user_deleted, Membership},
+    clerk::{joined, organization, simple_user, user_deleted},
     session::{sign, token, v2_claims},
     TestStack,
 };
 use serde_json::Value;
-
-fn joined<'a>(event_type: &'a str, id: &'a str, user: &'a str, org: &'a str, role: &'a str, at: i64) -> Value {
-    membership(&Membership {
-        event_type,
-        id,
-        org_id: org,
-        org_name: org,
-        org_updated_ms: 1,
-        user_id: user,
-        first_name: "Member",
-        identifier: "member@example.com",
-        role,
-        updated_ms: at,
-        timestamp: at + 5,
-    })
-}
 
 /// Ada in org_a (admin) and org_b (member); Bob only in org_b.
 async fn two_tenants() -> TestStack {

@@ -1,5 +1,9 @@
 //! Logs never carry secrets, signatures, session tokens, credential
 //! plaintext or email addresses; every request leaves one JSON line.
+//!
+//! A test binary of its own: it installs the process-wide subscriber, which
+//! sees every log line (a per-thread one can miss callsites that other tests
+//! running in the same process registered first).
 
 use std::{
     io::Write,
@@ -127,6 +131,7 @@ async fn logs_hold_no_secrets_and_one_json_line_per_delivery() {
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("every log line is JSON"))
         .filter(|l| l["fields"]["message"] == "webhook handled")
+        .filter(|l| l["target"] == "clerk_sync::webhook")
         .collect();
     assert_eq!(handled.len(), 5 + 2, "{text}");
     let ok = handled.iter().find(|l| l["fields"]["svix_id"] == "msg_ok").unwrap();
