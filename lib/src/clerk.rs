@@ -27,13 +27,18 @@ pub struct Envelope<'a> {
 impl<'a> Envelope<'a> {
     /// Parses the body: a JSON object with a string `type`, or an error.
     pub fn parse(body: &'a [u8]) -> Result<Self, &'static str> {
-        serde_json::from_slice(body).map_err(|e| {
+        let envelope: Self = serde_json::from_slice(body).map_err(|e| {
             if e.is_syntax() || e.is_eof() {
                 "the body is not valid JSON"
             } else {
                 "the body must be a JSON object with a string \"type\""
             }
-        })
+        })?;
+        // Stored in a text column: no NUL (PostgreSQL refuses it), nothing huge.
+        if !is_storable_label(&envelope.event_type, MAX_TYPE_LEN) {
+            return Err("the \"type\" must be at most 200 characters, without control characters");
+        }
+        Ok(envelope)
     }
 
     /// `data.id` when it is a string: stored with every event, even ignored ones.
@@ -43,8 +48,16 @@ impl<'a> Envelope<'a> {
             id: Option<String>,
         }
         let data = self.data?;
-        serde_json::from_str::<IdOnly>(data.get()).ok()?.id
+        // An id PostgreSQL could not store or index is left out: the payload keeps it.
+        serde_json::from_str::<IdOnly>(data.get()).ok()?.id.filter(|id| is_storable_label(id, MAX_OBJECT_ID_LEN))
     }
+}
+
+const MAX_TYPE_LEN: usize = 200;
+const MAX_OBJECT_ID_LEN: usize = 256;
+
+fn is_storable_label(text: &str, max_len: usize) -> bool {
+    text.len() <= max_len && !text.chars().any(char::is_control)
 }
 
 fn lenient_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {

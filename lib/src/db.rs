@@ -169,10 +169,12 @@ impl DbError {
     }
 
     /// True when the server rejected the data itself (class 22, data
-    /// exception: e.g. a `\u0000` escape jsonb cannot store). Retrying the
-    /// same bytes cannot succeed.
+    /// exception: e.g. a `\u0000` escape jsonb cannot store; class 54, a
+    /// limit exceeded). Retrying the same bytes cannot succeed.
     pub fn is_data_exception(&self) -> bool {
-        self.sql_state().is_some_and(|s| s.code().starts_with("22"))
+        // 54: a value past a PostgreSQL limit (an index entry too large,
+        // JSON nested too deep for jsonb): as permanent as a data exception.
+        self.sql_state().is_some_and(|s| s.code().starts_with("22") || s.code().starts_with("54"))
     }
 }
 

@@ -635,9 +635,8 @@ fn known_fault_cases(cases: &[(&str, &str, String)]) {
     assert!(faults.is_empty(), "{}", faults.join("\n"));
 }
 
-/// Known fault, reported for a fix in the library: values past a
-/// PostgreSQL limit that is not a data exception (class 22) are answered
-/// 503, nothing is recorded, and Svix retries the same bytes for days:
+/// Values past a PostgreSQL limit are recorded (as failed where the data
+/// cannot be applied), never answered 503 for Svix to retry for days:
 /// - a value longer than a btree index entry holds (about 2.7 KB once
 ///   compressed) in an indexed column: any event's `data.id` (stored as
 ///   `clerk_object_id`), a user's primary email, an organization's slug
@@ -645,10 +644,7 @@ fn known_fault_cases(cases: &[(&str, &str, String)]) {
 /// - `data` nested deeper than the jsonb parser's stack allows (SQLSTATE
 ///   54001, statement_too_complex): serde_json keeps `data` raw, so its
 ///   128-level limit does not apply there.
-///
-/// Un-ignore once fixed.
 #[test]
-#[ignore = "library fault: values past a PostgreSQL limit (SQLSTATE 54xxx) answer 503 (see doc comment)"]
 fn values_past_postgres_limits_are_recorded_not_retried() {
     let long = quote(&incompressible(3000));
     let deep = format!("{}{}", "[".repeat(30_000), "]".repeat(30_000));
@@ -662,14 +658,11 @@ fn values_past_postgres_limits_are_recorded_not_retried() {
     ]);
 }
 
-/// Known fault, reported for a fix in the library: a `\u0000` in the event
-/// type or in `data.id` reaches the `event_type` / `clerk_object_id` text
-/// columns, which PostgreSQL refuses (SQLSTATE 22021). The fallbacks for
-/// refused data (record as failed, then the payload as a JSON string) keep
-/// both values, fail the same way, and the delivery is answered 503 forever.
-/// Un-ignore once fixed.
+/// A `\u0000` in the event type or in `data.id` would reach the text
+/// columns PostgreSQL refuses it in (SQLSTATE 22021): such a type is refused
+/// as invalid (400) and such an id is left out of `clerk_object_id` (the
+/// payload keeps it), never answered 503.
 #[test]
-#[ignore = "library fault: a NUL in the type or data.id answers 503 (see doc comment)"]
 fn nul_in_type_or_object_id_is_recorded_not_retried() {
     known_fault_cases(&[
         ("user.created.json", "/type", quote("user.created\u{0}")),
