@@ -39,7 +39,9 @@ for f in "${FUNCTIONS[@]}"; do packages+=(-p "$f"); done
 if [[ ${BENCH_SKIP_BUILD:-0} != 1 ]]; then
     echo "== building the functions (x86_64)"
     cargo lambda build --release "${packages[@]}" --lambda-dir "$X86"
-    cargo lambda build --release -p clerk-sync-bench --bin lambda-reference --lambda-dir "$X86"
+    # The references: bare lambda_http + svix, and the same with the Secrets Manager client.
+    cargo lambda build --release -p clerk-sync-bench --bin lambda-reference --bin lambda-reference-secrets \
+        --lambda-dir "$X86"
     if [[ ${BENCH_ARM64:-1} == 1 ]]; then
         echo "== building the functions (arm64, through zig)"
         cargo lambda build --release --arm64 "${packages[@]}" --lambda-dir "$ARM"
@@ -54,6 +56,32 @@ cargo bench -p clerk-sync --bench vault
 
 echo "== per-event latency against the floor"
 cargo bench -p clerk-sync-bench --bench latency
+
+# The same run on a server that makes commits durable (fsync=on, synchronous_commit=on, as RDS
+# does), which the harness's throwaway cluster does not: a second throwaway cluster, removed after.
+echo "== per-event latency, durable commits"
+PGBIN=$(pg_config --bindir 2>/dev/null || ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+PGDIR=$(mktemp -d)
+mkdir "$PGDIR/data" "$PGDIR/sock"
+as_pg=()
+if [[ $(id -u) == 0 ]]; then
+    chown -R postgres:postgres "$PGDIR"
+    as_pg=(runuser -u postgres --)
+fi
+chmod 700 "$PGDIR/data"
+PGPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"${as_pg[@]}" "$PGBIN/initdb" -D "$PGDIR/data" -U postgres --auth=trust -E UTF8 --locale=C >/dev/null
+"${as_pg[@]}" "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/sock/pg.log" -w \
+    -o "-p $PGPORT -k $PGDIR/sock -c listen_addresses=127.0.0.1 -c fsync=on -c synchronous_commit=on" start >/dev/null
+stop_durable() {
+    "${as_pg[@]}" "$PGBIN/pg_ctl" -D "$PGDIR/data" -m fast stop >/dev/null 2>&1 || true
+    rm -rf "$PGDIR"
+}
+trap stop_durable EXIT
+TEST_DATABASE_URL=postgres://postgres@127.0.0.1:$PGPORT/postgres BENCH_LATENCY_NAME=latency_durable BENCH_CRITERION=0 \
+    cargo bench -p clerk-sync-bench --bench latency
+stop_durable
+trap - EXIT
 
 echo "== sizes, cold start, memory"
 BENCH_LAMBDA_DIR=$X86 cargo bench -p clerk-sync-bench --bench functions
@@ -71,8 +99,13 @@ def fmt(ns):
     return f"{ns:.0f} ns"
 
 rows = []
+def natural(path):
+    name = path.parent.parent.name
+    digits = "".join(c for c in name if c.isdigit())
+    return (int(digits) if digits and name[0].isdigit() else 0, name)
+
 for group in ("verify_signature", "parse_and_plan", "vault_1KiB", "vault_first_use", "deliver"):
-    for est in sorted((root / group).glob("*/new/estimates.json")) + sorted((root / group).glob("*/*/new/estimates.json")):
+    for est in sorted((root / group).glob("*/new/estimates.json"), key=natural):
         bench = est.parent.parent.relative_to(root / group).as_posix()
         mean = json.loads(est.read_text())["mean"]["point_estimate"]
         info = json.loads((est.parent / "benchmark.json").read_text())
@@ -91,6 +124,10 @@ PY
     echo "### Per-event latency (\`cargo bench -p clerk-sync-bench --bench latency\`)"
     echo
     cat "$OUT/latency.md"
+    echo
+    echo "The same on a server with durable commits (\`fsync=on\`, \`synchronous_commit=on\`, as RDS):"
+    echo
+    cat "$OUT/latency_durable.md"
     echo
     echo "### Cold start (\`BENCH_LAMBDA_DIR=target/bench/lambda-x86_64 cargo bench -p clerk-sync-bench --bench functions\`)"
     echo

@@ -3,7 +3,8 @@
 //! round trips), then criterion's means for the direct case.
 //!
 //! `cargo bench -p clerk-sync-bench --bench latency`
-//! (`BENCH_EVENTS`, `BENCH_WARMUP`, `BENCH_DELAYS_US=0,250` override the defaults.)
+//! (`BENCH_EVENTS`, `BENCH_WARMUP`, `BENCH_DELAYS_US=0,250` override the defaults;
+//! `BENCH_LATENCY_NAME` names the results file, `BENCH_CRITERION=0` skips criterion's part.)
 
 use std::time::{Duration, Instant};
 
@@ -34,7 +35,11 @@ fn main() {
     let report = rt.block_on(clerk_sync_bench::latency(&opts)).expect("latency run");
     let text = report.to_string();
     println!("{text}");
-    clerk_sync_bench::save("latency", &text, &report).expect("results saved");
+    let name = std::env::var("BENCH_LATENCY_NAME").unwrap_or_else(|_| "latency".into());
+    clerk_sync_bench::save(&name, &text, &report).expect("results saved");
+    if std::env::var("BENCH_CRITERION").is_ok_and(|v| v == "0") {
+        return;
+    }
 
     let mut c = Criterion::default()
         .warm_up_time(Duration::from_secs(1))

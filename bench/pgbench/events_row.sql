@@ -1,0 +1,3 @@
+-- The events row alone (the handler's recording statement).
+WITH p AS MATERIALIZED (SELECT floor(random() * 1000)::int AS k), ev AS (INSERT INTO clerk_webhook_events (svix_id, event_type, clerk_object_id, event_timestamp, payload, status, last_error, processed_at) VALUES (gen_random_uuid()::text, 'organizationMembership.updated', 'orgmem_' || (SELECT k FROM p), 1, '{"type":"organizationMembership.updated"}'::jsonb, 'processed', NULL, now()) ON CONFLICT (svix_id) DO NOTHING RETURNING id)
+SELECT count(*) FROM ev;

@@ -1,0 +1,29 @@
+-- membership.sql, but the user and organization parts rewrite their rows only when they change
+-- something (the conflicting row is still locked), their ids read by a plain lookup.
+WITH p AS MATERIALIZED (SELECT floor(random() * 1000)::int AS k), ev AS (INSERT INTO clerk_webhook_events (svix_id, event_type, clerk_object_id, event_timestamp, payload, status, last_error, processed_at) VALUES (gen_random_uuid()::text, 'organizationMembership.updated', 'orgmem_' || (SELECT k FROM p), 1, '{"type":"organizationMembership.updated"}'::jsonb, 'processed', NULL, now()) ON CONFLICT (svix_id) DO NOTHING RETURNING id),
+member AS (INSERT INTO users AS u (clerk_user_id, first_name, last_name, image_url, email, placeholder_updated_ms) SELECT 'user_' || (SELECT k FROM p), 'F', 'M', 'https://img', 'u@x.example', (extract(epoch from clock_timestamp())*1000000)::bigint FROM ev
+  ON CONFLICT (clerk_user_id) DO UPDATE SET
+    first_name = CASE WHEN (u.clerk_updated_ms IS NULL AND u.deleted_at IS NULL AND coalesce(u.placeholder_updated_ms, -1) < EXCLUDED.placeholder_updated_ms) THEN EXCLUDED.first_name ELSE u.first_name END,
+    last_name = CASE WHEN (u.clerk_updated_ms IS NULL AND u.deleted_at IS NULL AND coalesce(u.placeholder_updated_ms, -1) < EXCLUDED.placeholder_updated_ms) THEN EXCLUDED.last_name ELSE u.last_name END,
+    image_url = CASE WHEN (u.clerk_updated_ms IS NULL AND u.deleted_at IS NULL AND coalesce(u.placeholder_updated_ms, -1) < EXCLUDED.placeholder_updated_ms) THEN EXCLUDED.image_url ELSE u.image_url END,
+    email = CASE WHEN (u.clerk_updated_ms IS NULL AND u.deleted_at IS NULL AND coalesce(u.placeholder_updated_ms, -1) < EXCLUDED.placeholder_updated_ms) THEN EXCLUDED.email ELSE u.email END,
+    placeholder_updated_ms = CASE WHEN (u.clerk_updated_ms IS NULL AND u.deleted_at IS NULL AND coalesce(u.placeholder_updated_ms, -1) < EXCLUDED.placeholder_updated_ms) THEN EXCLUDED.placeholder_updated_ms ELSE u.placeholder_updated_ms END,
+    updated_at = CASE WHEN (u.clerk_updated_ms IS NULL AND u.deleted_at IS NULL AND coalesce(u.placeholder_updated_ms, -1) < EXCLUDED.placeholder_updated_ms) THEN now() ELSE u.updated_at END
+  WHERE (u.clerk_updated_ms IS NULL AND u.deleted_at IS NULL AND coalesce(u.placeholder_updated_ms, -1) < EXCLUDED.placeholder_updated_ms)
+  RETURNING u.id, u.deleted_at),
+org AS (INSERT INTO organization AS o (clerk_org_id, name, slug, image_url, clerk_updated_ms) SELECT 'org_' || (SELECT k / 3 FROM p), 'N', 'slug', 'https://img', 0 FROM ev
+  ON CONFLICT (clerk_org_id) DO UPDATE SET
+    name = CASE WHEN (coalesce(o.clerk_updated_ms, -1) < EXCLUDED.clerk_updated_ms) THEN EXCLUDED.name ELSE o.name END,
+    slug = CASE WHEN (coalesce(o.clerk_updated_ms, -1) < EXCLUDED.clerk_updated_ms) THEN EXCLUDED.slug ELSE o.slug END,
+    image_url = CASE WHEN (coalesce(o.clerk_updated_ms, -1) < EXCLUDED.clerk_updated_ms) THEN EXCLUDED.image_url ELSE o.image_url END,
+    clerk_updated_ms = CASE WHEN (coalesce(o.clerk_updated_ms, -1) < EXCLUDED.clerk_updated_ms) THEN EXCLUDED.clerk_updated_ms ELSE o.clerk_updated_ms END,
+    updated_at = CASE WHEN (coalesce(o.clerk_updated_ms, -1) < EXCLUDED.clerk_updated_ms) THEN now() ELSE o.updated_at END
+  WHERE (coalesce(o.clerk_updated_ms, -1) < EXCLUDED.clerk_updated_ms)
+  RETURNING o.id, o.deleted_at),
+incoming AS (SELECT member.id AS user_id, org.id AS organization_id, NULL::timestamptz AS removed_at, member.deleted_at AS user_deleted_at, org.deleted_at AS org_deleted_at FROM (SELECT id, deleted_at FROM users WHERE clerk_user_id = 'user_' || (SELECT k FROM p)) member, (SELECT id, deleted_at FROM organization WHERE clerk_org_id = 'org_' || (SELECT k / 3 FROM p)) org WHERE EXISTS (SELECT 1 FROM ev)),
+applied AS (INSERT INTO user_organizations AS m (user_id, organization_id, role, clerk_membership_id, clerk_updated_ms, removed_at, deleted_at)
+  SELECT user_id, organization_id, 'member', 'orgmem_' || (SELECT k FROM p), (extract(epoch from clock_timestamp())*1000000)::bigint, removed_at, LEAST(removed_at, user_deleted_at, org_deleted_at) FROM incoming
+  ON CONFLICT (user_id, organization_id) DO UPDATE SET role = EXCLUDED.role, clerk_membership_id = EXCLUDED.clerk_membership_id, clerk_updated_ms = EXCLUDED.clerk_updated_ms, removed_at = EXCLUDED.removed_at, deleted_at = EXCLUDED.deleted_at, updated_at = now()
+  WHERE m.clerk_updated_ms < EXCLUDED.clerk_updated_ms OR (m.clerk_updated_ms = EXCLUDED.clerk_updated_ms AND EXCLUDED.removed_at IS NOT NULL AND m.removed_at IS NULL)
+  RETURNING 1)
+SELECT (SELECT count(*) FROM ev) AS recorded, (SELECT count(*) FROM applied) AS applied;
