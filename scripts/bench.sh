@@ -12,7 +12,8 @@
 #
 # Knobs: BENCH_EVENTS (2000 per family), BENCH_WARMUP (200), BENCH_DELAYS_US (0,250),
 # BENCH_COLD_RUNS (20), BENCH_RSS_EVENTS (10000), BENCH_ARM64 (1; 0 skips the arm64 build),
-# BENCH_SKIP_BUILD (0; 1 measures the binaries already in target/bench/).
+# BENCH_SKIP_BUILD (0; 1 measures the binaries already in target/bench/), BENCH_REPORT_ONLY (0; 1
+# only reassembles the report from the results already in target/bench-results/).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -26,6 +27,7 @@ WRITE=0
 [[ ${1:-} == --write ]] && WRITE=1
 
 mkdir -p "$OUT"
+if [[ ${BENCH_REPORT_ONLY:-0} != 1 ]]; then
 rm -f "$OUT"/*.md "$OUT"/*.json
 
 if ! cargo lambda --version >/dev/null 2>&1; then
@@ -39,9 +41,10 @@ for f in "${FUNCTIONS[@]}"; do packages+=(-p "$f"); done
 if [[ ${BENCH_SKIP_BUILD:-0} != 1 ]]; then
     echo "== building the functions (x86_64)"
     cargo lambda build --release "${packages[@]}" --lambda-dir "$X86"
-    # The references: bare lambda_http + svix, and the same with the Secrets Manager client.
+    # The references: bare lambda_http + svix, the same with the Secrets Manager client, and
+    # clerk-users without it (bench/src/bin/).
     cargo lambda build --release -p clerk-sync-bench --bin lambda-reference --bin lambda-reference-secrets \
-        --lambda-dir "$X86"
+        --bin clerk-users-no-sdk --lambda-dir "$X86"
     if [[ ${BENCH_ARM64:-1} == 1 ]]; then
         echo "== building the functions (arm64, through zig)"
         cargo lambda build --release --arm64 "${packages[@]}" --lambda-dir "$ARM"
@@ -85,6 +88,8 @@ trap - EXIT
 
 echo "== sizes, cold start, memory"
 BENCH_LAMBDA_DIR=$X86 cargo bench -p clerk-sync-bench --bench functions
+
+fi # BENCH_REPORT_ONLY
 
 # criterion's means (target/criterion/<group>/<bench>/new/estimates.json) as tables.
 python3 - "$ROOT/target/criterion" "$OUT/micro.md" <<'PY'

@@ -7,6 +7,10 @@
 //! - [`functions`]: cold start, binary size and peak RSS of the function
 //!   binaries, driven through a fake Lambda Runtime API ([`runtime_api`]).
 //!
+//! `src/bin/` holds the reference binaries the size and cold-start figures
+//! are compared with (bare lambda_http + svix; plus the Secrets Manager
+//! client; `clerk-users` without it).
+//!
 //! Every run creates its own database on the test harness's server (a
 //! throwaway cluster unless `TEST_DATABASE_URL`/`DATABASE_URL` name one) and
 //! drops it at the end.
