@@ -42,9 +42,9 @@ if [[ ${BENCH_SKIP_BUILD:-0} != 1 ]]; then
     echo "== building the functions (x86_64)"
     cargo lambda build --release "${packages[@]}" --lambda-dir "$X86"
     # The references: bare lambda_http + svix, the same with the Secrets Manager client, and
-    # clerk-users without it (bench/src/bin/).
-    cargo lambda build --release -p clerk-sync-bench --bin lambda-reference --bin lambda-reference-secrets \
-        --bin clerk-users-no-sdk --lambda-dir "$X86"
+    # clerk-users without it (bench/references/, a crate of their own so they get the functions' features).
+    cargo lambda build --release -p clerk-sync-references --bin lambda-reference --bin lambda-reference-secrets \
+        --bin clerk-users-no-secrets --lambda-dir "$X86"
     if [[ ${BENCH_ARM64:-1} == 1 ]]; then
         echo "== building the functions (arm64, through zig)"
         cargo lambda build --release --arm64 "${packages[@]}" --lambda-dir "$ARM"

@@ -48,16 +48,16 @@ pub fn binary(dir: &Path, function: &str) -> PathBuf {
     }
 }
 
-/// The reference plus `clerk_sync::secrets::load` (the AWS SDK), for the size split.
+/// The reference plus `clerk_sync::secrets::load` (the Secrets Manager client), for the size split.
 pub const REFERENCE_SECRETS: &str = "lambda-reference-secrets";
 
-/// `functions/clerk-users` without `secrets::load`: what dropping the SDK leaves.
-pub const NO_SDK: &str = "clerk-users-no-sdk";
+/// `functions/clerk-users` without `secrets::load`: what the Secrets Manager client costs.
+pub const NO_SECRETS: &str = "clerk-users-no-secrets";
 
 /// Byte size of each function's binary in `dir`, then of the reference
 /// binaries that were built there.
 pub fn sizes(dir: &Path) -> Result<Vec<(String, u64)>, BenchError> {
-    let references = [REFERENCE, REFERENCE_SECRETS, NO_SDK].into_iter().filter(|r| binary(dir, r).is_file());
+    let references = [REFERENCE, REFERENCE_SECRETS, NO_SECRETS].into_iter().filter(|r| binary(dir, r).is_file());
     FUNCTIONS
         .iter()
         .copied()

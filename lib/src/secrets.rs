@@ -9,22 +9,34 @@
 //! [`load`] returns a [`Source`] that answers those variables from the
 //! fetched values and everything else from the base source, so the usual
 //! `from_source` constructors read it unchanged. Without any `*_ARN` it does
-//! not touch AWS at all. The SDK is configured from the same source
-//! (`AWS_REGION`, `AWS_ENDPOINT_URL[_SECRETS_MANAGER]`,
-//! `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN`), falling
-//! back to the SDK's default chains for what it does not set.
+//! not touch AWS at all. The call is configured from the same source
+//! (`AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN`, as
+//! Lambda sets them; `AWS_REGION` for secrets named without an ARN;
+//! `AWS_ENDPOINT_URL[_SECRETS_MANAGER]`); see `SecretsManager` below for why it
+//! is not the AWS SDK.
 
-use std::{fmt, time::Duration};
+use std::{
+    fmt,
+    time::{Duration, SystemTime},
+};
 
-use aws_config::{timeout::TimeoutConfig, BehaviorVersion, Region, SdkConfig};
-use aws_sdk_secretsmanager::{
-    config::Credentials,
-    error::{ProvideErrorMetadata, SdkError},
-    Client,
+use aws_credential_types::Credentials;
+use aws_sigv4::{
+    http_request::{sign, SignableBody, SignableRequest, SigningSettings},
+    sign::v4,
+};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::{
+    client::legacy::{connect::HttpConnector, Client},
+    rt::TokioExecutor,
 };
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
 use serde_json::Value;
+use zeroize::Zeroize;
 
 use crate::config::{ConfigError, Source};
 
@@ -86,8 +98,9 @@ pub async fn load<S: Source>(base: S) -> Result<Resolved<S>, ConfigError> {
     if wanted.is_empty() {
         return Ok(Resolved { base, values: Vec::new() });
     }
-    let sdk = sdk_config(&base, &wanted).await;
-    let fetched = futures_util::future::try_join_all(wanted.iter().map(|(var, arn)| fetch(&sdk, var, arn))).await?;
+    let aws = SecretsManager::from_source(&base)?;
+    let fetched =
+        futures_util::future::try_join_all(wanted.iter().map(|(var, arn)| aws.get_secret_value(var, arn))).await?;
     let mut values = Vec::new();
     for ((arn_var, _), value) in wanted.iter().zip(fetched) {
         values.push(provide(arn_var, value)?);
@@ -101,31 +114,219 @@ pub async fn load<S: Source>(base: S) -> Result<Resolved<S>, ConfigError> {
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(7);
+/// As the SDK's standard retry mode: three attempts, for throttling, 5xx
+/// answers and transport failures.
+const MAX_ATTEMPTS: u32 = 3;
+/// A secret is at most 64 KiB; the answer wraps it in a little JSON.
+const MAX_ANSWER: usize = 256 * 1024;
 
-async fn sdk_config(src: &impl Source, wanted: &[(&'static str, String)]) -> SdkConfig {
-    let timeouts = TimeoutConfig::builder()
-        .connect_timeout(CONNECT_TIMEOUT)
-        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-        .operation_timeout(OPERATION_TIMEOUT)
-        .build();
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts);
-    // Without a configured region, the first ARN's: it spares the SDK's
-    // region chain (and its instance-metadata probe).
-    let region = src
-        .get("AWS_REGION")
-        .or_else(|| src.get("AWS_DEFAULT_REGION"))
-        .or_else(|| wanted.iter().find_map(|(_, arn)| arn_region(arn)).map(str::to_string));
-    if let Some(region) = region {
-        loader = loader.region(Region::new(region.trim().to_string()));
+type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// `GetSecretValue`, the one Secrets Manager call the functions make: a JSON
+/// POST signed with SigV4 by `aws-sigv4` (the SDK's own signer) and sent with
+/// the hyper client already in the tree. The SDK for this one call (its
+/// runtime, the STS and SSO clients behind `aws-config`, an HTTP/2 stack)
+/// cost 3.4 MiB in every function binary (BENCHMARKS.md).
+///
+/// Credentials are the environment's (`AWS_ACCESS_KEY_ID`,
+/// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`: what Lambda sets); the
+/// endpoint is `AWS_ENDPOINT_URL_SECRETS_MANAGER`, else `AWS_ENDPOINT_URL`,
+/// else the regional one of the ARN's partition.
+struct SecretsManager {
+    http: HttpClient,
+    credentials: Credentials,
+    /// `AWS_REGION`/`AWS_DEFAULT_REGION`, for secrets named without an ARN.
+    region: Option<String>,
+    /// An endpoint override (`scheme://authority/`), checked up front.
+    endpoint: Option<String>,
+}
+
+/// How one attempt failed.
+enum Failure {
+    /// Worth another attempt: throttling, a 5xx answer, a transport fault.
+    Transient(String),
+    /// The answer is final: the secret is missing, access denied, …
+    Final(String),
+}
+
+impl SecretsManager {
+    fn from_source(src: &impl Source) -> Result<Self, ConfigError> {
+        let (Some(id), Some(key)) = (src.get("AWS_ACCESS_KEY_ID"), src.get("AWS_SECRET_ACCESS_KEY")) else {
+            return Err(ConfigError::Missing {
+                var: "AWS_ACCESS_KEY_ID",
+                hint: "*_ARN secrets are fetched with the credentials Lambda sets (AWS_ACCESS_KEY_ID, \
+                       AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN); elsewhere export them, e.g. \
+                       eval \"$(aws configure export-credentials --format env)\"",
+            });
+        };
+        let credentials = Credentials::new(
+            id.trim(),
+            key.trim(),
+            src.get("AWS_SESSION_TOKEN").map(|t| t.trim().to_string()),
+            None,
+            "env",
+        );
+        let region = src.get("AWS_REGION").or_else(|| src.get("AWS_DEFAULT_REGION")).map(|r| r.trim().to_string());
+        let endpoint = match src.get("AWS_ENDPOINT_URL_SECRETS_MANAGER") {
+            Some(url) => Some(endpoint_override("AWS_ENDPOINT_URL_SECRETS_MANAGER", &url)?),
+            None => src.get("AWS_ENDPOINT_URL").map(|url| endpoint_override("AWS_ENDPOINT_URL", &url)).transpose()?,
+        };
+        let tls =
+            crate::tls::https_config().map_err(|reason| ConfigError::Invalid { var: "AWS_ENDPOINT_URL", reason })?;
+        let mut tcp = HttpConnector::new();
+        tcp.enforce_http(false);
+        tcp.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        let connector =
+            HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http().enable_http1().wrap_connector(tcp);
+        let http = Client::builder(TokioExecutor::new()).build(connector);
+        Ok(Self { http, credentials, region, endpoint })
     }
-    if let Some(url) = src.get("AWS_ENDPOINT_URL_SECRETS_MANAGER").or_else(|| src.get("AWS_ENDPOINT_URL")) {
-        loader = loader.endpoint_url(url.trim());
+
+    /// The secret string `secret_id` (an ARN, or a name in the configured
+    /// region) holds; errors name `var`, never a value.
+    async fn get_secret_value(&self, var: &'static str, secret_id: &str) -> Result<SecretString, ConfigError> {
+        let fetch_error = |reason: String| ConfigError::Fetch { var, reason };
+        // A secret lives in its ARN's region, whatever the function's.
+        let region = arn_region(secret_id)
+            .map(str::to_string)
+            .or_else(|| self.region.clone())
+            .ok_or(ConfigError::Missing { var: "AWS_REGION", hint: "a secret named without its ARN needs a region" })?;
+        let url = match &self.endpoint {
+            Some(url) => url.clone(),
+            None => format!("https://secretsmanager.{region}.{}/", dns_suffix(secret_id)),
+        };
+        let body = serde_json::json!({ "SecretId": secret_id }).to_string();
+        let attempts = async {
+            let mut last = String::new();
+            for attempt in 1..=MAX_ATTEMPTS {
+                if attempt > 1 {
+                    tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+                }
+                match tokio::time::timeout(ATTEMPT_TIMEOUT, self.attempt(&url, &region, &body)).await {
+                    Ok(Ok(value)) => return Ok(value),
+                    Ok(Err(Failure::Final(reason))) => return Err(reason),
+                    Ok(Err(Failure::Transient(reason))) => last = reason,
+                    Err(_) => last = "timed out".to_string(),
+                }
+            }
+            Err(last)
+        };
+        let value = tokio::time::timeout(OPERATION_TIMEOUT, attempts)
+            .await
+            .map_err(|_| fetch_error("timed out".into()))?
+            .map_err(fetch_error)?;
+        match value {
+            Some(value) if !value.expose_secret().trim().is_empty() => {
+                Ok(SecretString::from(value.expose_secret().trim().to_string()))
+            }
+            Some(_) => Err(ConfigError::Invalid { var, reason: "the secret is empty".into() }),
+            None => Err(ConfigError::Invalid {
+                var,
+                reason: "the secret holds binary data; store the value as a secret string".into(),
+            }),
+        }
     }
-    if let (Some(id), Some(key)) = (src.get("AWS_ACCESS_KEY_ID"), src.get("AWS_SECRET_ACCESS_KEY")) {
-        let token = src.get("AWS_SESSION_TOKEN");
-        loader = loader.credentials_provider(Credentials::new(id.trim(), key.trim(), token, None, "clerk-sync"));
+
+    /// One signed request. `Ok(None)`: the secret holds binary data only.
+    async fn attempt(&self, url: &str, region: &str, body: &str) -> Result<Option<SecretString>, Failure> {
+        const HEADERS: [(&str, &str); 2] =
+            [("content-type", "application/x-amz-json-1.1"), ("x-amz-target", "secretsmanager.GetSecretValue")];
+        let identity = self.credentials.clone().into();
+        let signing = v4::SigningParams::builder()
+            .identity(&identity)
+            .region(region)
+            .name("secretsmanager")
+            .time(SystemTime::now())
+            .settings(SigningSettings::default())
+            .build()
+            .map_err(|e| Failure::Final(format!("cannot sign the request: {e}")))?
+            .into();
+        let signable = SignableRequest::new("POST", url, HEADERS.into_iter(), SignableBody::Bytes(body.as_bytes()))
+            .and_then(|request| sign(request, &signing))
+            .map_err(|e| Failure::Final(format!("cannot sign the request: {e}")))?;
+        let mut request = http::Request::post(url);
+        for (name, value) in HEADERS {
+            request = request.header(name, value);
+        }
+        let mut request = request
+            .body(Full::new(Bytes::copy_from_slice(body.as_bytes())))
+            .map_err(|e| Failure::Final(format!("cannot build the request: {e}")))?;
+        signable.into_parts().0.apply_to_request_http1x(&mut request);
+
+        let response = self.http.request(request).await.map_err(|e| Failure::Transient(causes(&e)))?;
+        let status = response.status();
+        let error_type = response.headers().get("x-amzn-errortype").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let mut answer: Vec<u8> = Limited::new(response.into_body(), MAX_ANSWER)
+            .collect()
+            .await
+            .map_err(|e| Failure::Transient(format!("reading the answer failed: {e}")))?
+            .to_bytes()
+            .into();
+        let outcome = if status.is_success() {
+            match serde_json::from_slice::<SecretValue>(&answer) {
+                Ok(value) => Ok(value.secret_string.map(SecretString::from)),
+                Err(_) => Err(Failure::Final("the answer is not a GetSecretValue result".into())),
+            }
+        } else {
+            // JSON as the service answers; XML (`<Code>`, `<Message>`) as
+            // some front ends and emulators do; else the status alone.
+            let error = serde_json::from_slice::<AwsError>(&answer).unwrap_or_else(|_| AwsError {
+                kind: xml_text(&answer, "Code"),
+                message: xml_text(&answer, "Message"),
+            });
+            let code = error.kind.as_deref().or(error_type.as_deref()).map(error_code).unwrap_or("").to_string();
+            let code = if code.is_empty() { status.to_string() } else { code };
+            let reason = match error.message {
+                Some(message) => format!("{code}: {message}"),
+                None => code.clone(),
+            };
+            let transient = status.is_server_error()
+                || status == http::StatusCode::TOO_MANY_REQUESTS
+                || code.contains("Throttling");
+            Err(if transient { Failure::Transient(reason) } else { Failure::Final(reason) })
+        };
+        answer.zeroize();
+        outcome
     }
-    loader.load().await
+}
+
+#[derive(Deserialize)]
+struct SecretValue {
+    #[serde(rename = "SecretString")]
+    secret_string: Option<String>,
+}
+
+#[derive(Default, Deserialize)]
+struct AwsError {
+    #[serde(rename = "__type")]
+    kind: Option<String>,
+    #[serde(alias = "Message")]
+    message: Option<String>,
+}
+
+/// The text of the first `<tag>…</tag>` in an XML error body.
+fn xml_text(body: &[u8], tag: &str) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    let start = text.find(&format!("<{tag}>"))? + tag.len() + 2;
+    let end = start + text[start..].find(&format!("</{tag}>"))?;
+    Some(text[start..end].trim().to_string()).filter(|t| !t.is_empty())
+}
+
+/// `aws.protocol#ResourceNotFoundException:http://…` → `ResourceNotFoundException`.
+fn error_code(raw: &str) -> &str {
+    let code = raw.rsplit_once('#').map_or(raw, |(_, code)| code);
+    code.split_once(':').map_or(code, |(code, _)| code).trim()
+}
+
+/// An endpoint override as `scheme://authority/`; anything else is refused
+/// here rather than met by the signer.
+fn endpoint_override(var: &'static str, url: &str) -> Result<String, ConfigError> {
+    let invalid = || ConfigError::Invalid { var, reason: "expected http(s)://host[:port]".into() };
+    let uri: http::Uri = url.trim().parse().map_err(|_| invalid())?;
+    let scheme = uri.scheme_str().filter(|s| *s == "http" || *s == "https").ok_or_else(invalid)?;
+    let authority =
+        uri.authority().filter(|a| !a.as_str().contains('@') && !a.host().is_empty()).ok_or_else(invalid)?;
+    Ok(format!("{scheme}://{authority}/"))
 }
 
 /// `arn:aws:secretsmanager:<region>:<account>:secret:<name>` → `<region>`.
@@ -137,39 +338,15 @@ fn arn_region(arn: &str) -> Option<&str> {
     }
 }
 
-async fn fetch(sdk: &SdkConfig, var: &'static str, arn: &str) -> Result<SecretString, ConfigError> {
-    let mut config = aws_sdk_secretsmanager::config::Builder::from(sdk);
-    // A secret lives in its ARN's region, whatever the function's.
-    if let Some(region) = arn_region(arn) {
-        config = config.region(Region::new(region.to_string()));
-    }
-    let client = Client::from_conf(config.build());
-    let output = client.get_secret_value().secret_id(arn).send().await.map_err(|e| ConfigError::Fetch {
-        var,
-        reason: match &e {
-            SdkError::ServiceError(service) => {
-                let code = service.err().code().unwrap_or("service error");
-                match service.err().message() {
-                    Some(message) => format!("{code}: {message}"),
-                    None => code.to_string(),
-                }
-            }
-            SdkError::TimeoutError(_) => "timed out".to_string(),
-            _ => causes(&e),
-        },
-    })?;
-    match output.secret_string() {
-        Some(value) if !value.trim().is_empty() => Ok(SecretString::from(value.trim().to_string())),
-        Some(_) => Err(ConfigError::Invalid { var, reason: "the secret is empty".into() }),
-        None => Err(ConfigError::Invalid {
-            var,
-            reason: "the secret holds binary data; store the value as a secret string".into(),
-        }),
+/// The regional endpoints' domain in the ARN's partition.
+fn dns_suffix(arn: &str) -> &'static str {
+    match arn.split(':').nth(1) {
+        Some("aws-cn") => "amazonaws.com.cn",
+        _ => "amazonaws.com",
     }
 }
 
-/// An error and its causes on one line, each text once
-/// (`DisplayErrorContext` would append a Debug dump).
+/// An error and its causes on one line, each text once.
 fn causes(error: &dyn std::error::Error) -> String {
     crate::error_chain(error)
 }
@@ -299,6 +476,51 @@ mod tests {
         assert_eq!(arn_region("arn:aws:secretsmanager:eu-west-1:123456789012:secret:db-AbCdEf"), Some("eu-west-1"));
         assert_eq!(arn_region("my-secret-name"), None);
         assert_eq!(arn_region("arn:aws:ssm:eu-west-1:1:parameter/x"), None);
+    }
+
+    #[test]
+    fn aws_error_codes_lose_their_namespace_and_uri() {
+        assert_eq!(error_code("ResourceNotFoundException"), "ResourceNotFoundException");
+        assert_eq!(error_code("com.amazonaws.secretsmanager#AccessDeniedException"), "AccessDeniedException");
+        assert_eq!(
+            error_code("aws.protocoltests#ThrottlingException:http://internal.amazon.com/"),
+            "ThrottlingException"
+        );
+        let xml =
+            b"<ErrorResponse><Error><Code>SignatureDoesNotMatch</Code><Message>no</Message></Error></ErrorResponse>";
+        assert_eq!(xml_text(xml, "Code").as_deref(), Some("SignatureDoesNotMatch"));
+        assert_eq!(xml_text(xml, "Message").as_deref(), Some("no"));
+        assert_eq!(xml_text(b"{}", "Code"), None);
+    }
+
+    #[test]
+    fn endpoint_overrides_are_scheme_and_authority_only() {
+        let ok = |url: &str| endpoint_override("AWS_ENDPOINT_URL", url).ok();
+        assert_eq!(ok("http://127.0.0.1:5000").as_deref(), Some("http://127.0.0.1:5000/"));
+        assert_eq!(
+            ok(" https://vpce-1.secretsmanager.eu-west-1.vpce.amazonaws.com/ ").as_deref(),
+            Some("https://vpce-1.secretsmanager.eu-west-1.vpce.amazonaws.com/")
+        );
+        for bad in ["localhost:4566", "ftp://h", "http://user:pw@h", "not a url", "/path"] {
+            let e = endpoint_override("AWS_ENDPOINT_URL", bad).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(e.starts_with("AWS_ENDPOINT_URL") && !e.contains("pw"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn regional_endpoints_follow_the_partition() {
+        assert_eq!(dns_suffix("arn:aws:secretsmanager:eu-west-1:1:secret:x"), "amazonaws.com");
+        assert_eq!(dns_suffix("arn:aws-cn:secretsmanager:cn-north-1:1:secret:x"), "amazonaws.com.cn");
+        assert_eq!(dns_suffix("arn:aws-us-gov:secretsmanager:us-gov-west-1:1:secret:x"), "amazonaws.com");
+        assert_eq!(dns_suffix("plain-name"), "amazonaws.com");
+    }
+
+    #[tokio::test]
+    async fn fetching_needs_environment_credentials() {
+        let base: HashMap<&str, &str> =
+            HashMap::from([("DATABASE_URL_SECRET_ARN", "arn:aws:secretsmanager:eu-west-1:1:secret:db")]);
+        let e = load(&base).await.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.starts_with("AWS_ACCESS_KEY_ID is not set"), "{e}");
     }
 
     #[tokio::test]

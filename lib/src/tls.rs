@@ -31,7 +31,8 @@ use rustls::{
     pki_types::{pem::PemObject, CertificateDer, ServerName, UnixTime},
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
-use tokio_postgres::config::SslMode as PgSslMode;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_postgres::{config::SslMode as PgSslMode, tls::MakeTlsConnect};
 pub use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::config::{ConfigError, Source};
@@ -285,7 +286,7 @@ fn strip_key_value_params(s: &str) -> Result<(String, Vec<(TlsParam, String)>), 
 pub struct Target {
     pub config: tokio_postgres::Config,
     pub ssl_mode: SslMode,
-    pub tls: MakeRustlsConnect,
+    pub tls: LazyTls,
 }
 
 impl fmt::Debug for Target {
@@ -295,22 +296,22 @@ impl fmt::Debug for Target {
 }
 
 impl Target {
-    /// Parses `url` and builds its TLS connector; the CA bundle, if any, is
-    /// read now, once.
+    /// Parses `url`; the TLS connector is built on the first connection (see
+    /// [`LazyTls`]); a CA bundle is read now.
     pub fn from_url(url: &str, settings: &TlsSettings) -> Result<Self, ConfigError> {
         Self::new(ConnectionString::parse(url)?, settings)
     }
 
     pub fn new(conn: ConnectionString, settings: &TlsSettings) -> Result<Self, ConfigError> {
         let ssl_mode = conn.ssl_mode.or(settings.ssl_mode).unwrap_or(SslMode::Prefer);
-        let root_cert = match (&conn.root_cert, &settings.root_cert) {
-            (Some(path), _) => Some(("DATABASE_URL", path.as_path())),
-            (None, Some(path)) => Some(("PGSSLROOTCERT", path.as_path())),
+        let root_cert = match (conn.root_cert, &settings.root_cert) {
+            (Some(path), _) => Some(("DATABASE_URL", path)),
+            (None, Some(path)) => Some(("PGSSLROOTCERT", path.clone())),
             (None, None) => None,
         };
         let mut config = conn.config;
         config.ssl_mode(ssl_mode.protocol());
-        Ok(Self { config, ssl_mode, tls: connector(ssl_mode, root_cert)? })
+        Ok(Self { config, ssl_mode, tls: LazyTls::new(ssl_mode, root_cert)? })
     }
 
     /// One connection, driven on a spawned task until the client is dropped.
@@ -322,6 +323,82 @@ impl Target {
             }
         });
         Ok(client)
+    }
+}
+
+/// The rustls connector, built on the first connection rather than at cold
+/// start: reading and parsing the system CA bundle takes milliseconds (about
+/// 2.7 ms of a 4.7 ms cold start, BENCHMARKS.md), and nothing that can wait
+/// should delay a function's first poll of the Runtime API. A CA bundle the
+/// settings name is read when this is made, so a wrong path or a file with
+/// no PEM certificate still fails the cold start; one whose certificates
+/// cannot be parsed fails every connection with the same message (a 503,
+/// logged).
+const PEM_CERTIFICATE: &[u8] = b"-----BEGIN CERTIFICATE-----";
+
+#[derive(Clone)]
+pub struct LazyTls(Arc<LazyTlsInner>);
+
+struct LazyTlsInner {
+    mode: SslMode,
+    root_cert: Option<(&'static str, PathBuf)>,
+    built: OnceLock<Result<MakeRustlsConnect, ConfigError>>,
+}
+
+impl LazyTls {
+    fn new(mode: SslMode, root_cert: Option<(&'static str, PathBuf)>) -> Result<Self, ConfigError> {
+        if let Some((var, path)) = &root_cert {
+            // Read and glanced at, not parsed: a wrong path or a file that is
+            // not a bundle at all still fails the cold start, for microseconds.
+            let invalid = |reason: String| ConfigError::Invalid { var, reason };
+            let pem = std::fs::read(path)
+                .map_err(|e| invalid(format!("cannot read the CA bundle {}: {e}", path.display())))?;
+            if !pem.windows(PEM_CERTIFICATE.len()).any(|w| w == PEM_CERTIFICATE) {
+                return Err(invalid(format!("{} holds no PEM certificate", path.display())));
+            }
+        }
+        Ok(Self(Arc::new(LazyTlsInner { mode, root_cert, built: OnceLock::new() })))
+    }
+
+    /// The connector, built on first use (and its outcome kept).
+    pub fn connector(&self) -> Result<&MakeRustlsConnect, &ConfigError> {
+        let inner = &*self.0;
+        inner
+            .built
+            .get_or_init(|| connector(inner.mode, inner.root_cert.as_ref().map(|(var, path)| (*var, path.as_path()))))
+            .as_ref()
+    }
+}
+
+impl fmt::Debug for LazyTls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LazyTls")
+            .field("mode", &self.0.mode)
+            .field("built", &self.0.built.get().is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a TLS connector could not be built (a CA bundle that is not PEM, no
+/// trusted roots at all). The text is the configuration error's.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct TlsSetupError(String);
+
+impl<S> MakeTlsConnect<S> for LazyTls
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    type Stream = <MakeRustlsConnect as MakeTlsConnect<S>>::Stream;
+    type TlsConnect = <MakeRustlsConnect as MakeTlsConnect<S>>::TlsConnect;
+    type Error = TlsSetupError;
+
+    fn make_tls_connect(&mut self, hostname: &str) -> Result<Self::TlsConnect, Self::Error> {
+        let mut connector = self.connector().map_err(|e| TlsSetupError(e.to_string()))?.clone();
+        match MakeTlsConnect::<S>::make_tls_connect(&mut connector, hostname) {
+            Ok(tls) => Ok(tls),
+            Err(never) => match never {},
+        }
     }
 }
 
@@ -340,6 +417,22 @@ fn system_roots() -> &'static [CertificateDer<'static>] {
         }
         result.certs
     })
+}
+
+/// A rustls client configuration for HTTPS to AWS: the system roots (read
+/// once per process, shared with the PostgreSQL connector), the same
+/// provider.
+pub(crate) fn https_config() -> Result<ClientConfig, String> {
+    let mut roots = RootCertStore::empty();
+    roots.add_parsable_certificates(system_roots().iter().cloned());
+    if roots.is_empty() {
+        return Err("the system has no trusted CA certificates for HTTPS".into());
+    }
+    Ok(ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS setup failed: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
 }
 
 /// Reads a PEM bundle of CA certificates into `roots`.
@@ -498,6 +591,16 @@ mod tests {
         assert_eq!(target.ok(), Some(SslMode::Disable));
         let target = Target::from_url("host=h sslmode=disable", &TlsSettings::default()).map(|t| t.config);
         assert_eq!(target.ok().map(|c| c.get_ssl_mode()), Some(PgSslMode::Disable));
+    }
+
+    #[test]
+    fn the_connector_is_built_on_first_use_only() {
+        let target = Target::from_url("postgres://h/db?sslmode=require", &TlsSettings::default());
+        let Ok(target) = target else { panic!("target") };
+        assert!(format!("{:?}", target.tls).contains("built: false"));
+        // Whatever the machine's roots, the outcome is now kept.
+        let _ = target.tls.connector();
+        assert!(format!("{:?}", target.tls).contains("built: true"));
     }
 
     #[test]

@@ -70,6 +70,106 @@ pub fn missing_arn() -> String {
     format!("arn:aws:secretsmanager:{REGION}:123456789012:secret:clerk-sync-missing-{}", uuid::Uuid::new_v4().simple())
 }
 
+static AUTH_ENDPOINT: OnceLock<String> = OnceLock::new();
+
+/// A second local Secrets Manager, for the one test that has moto check
+/// signatures: with checking on, every other test's made-up keys would be
+/// refused, so it is never the shared one. `TEST_MOTO_AUTH_ENDPOINT` uses a
+/// running one instead.
+pub fn auth_endpoint() -> &'static str {
+    AUTH_ENDPOINT.get_or_init(|| match std::env::var("TEST_MOTO_AUTH_ENDPOINT") {
+        Ok(url) if !url.trim().is_empty() => url.trim().to_string(),
+        _ => start(),
+    })
+}
+
+/// Credentials moto knows, and the ARN of a secret they may read.
+pub struct SignedSetup {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub arn: String,
+}
+
+/// On [`auth_endpoint`]: turns signature and permission checking on after
+/// four free actions, which create an IAM user, its access key, a policy
+/// that lets it read secrets, and a secret holding `value`.
+pub async fn signed_setup(value: &str) -> SignedSetup {
+    let endpoint = auth_endpoint();
+    // A plain-text body: moto reads it raw (a form body would be parsed away).
+    let reset = post(endpoint, "/moto-api/reset-auth", "text/plain", "4", None);
+    assert!(reset.starts_with("HTTP/1.1 200") || reset.starts_with("HTTP/1.0 200"), "reset-auth: {reset}");
+    let user = format!("clerk-sync-{}", uuid::Uuid::new_v4().simple());
+    iam(endpoint, &format!("Action=CreateUser&UserName={user}"));
+    let key = iam(endpoint, &format!("Action=CreateAccessKey&UserName={user}"));
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"*"}]}"#;
+    iam(
+        endpoint,
+        &format!("Action=PutUserPolicy&UserName={user}&PolicyName=read-secrets&PolicyDocument={}", form_encode(policy)),
+    );
+    let config = aws_sdk_secretsmanager::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new("test", "test", None, None, "moto"))
+        .build();
+    let name = format!("clerk-sync-test/{}", uuid::Uuid::new_v4().simple());
+    let created = Client::from_conf(config)
+        .create_secret()
+        .name(&name)
+        .secret_string(value)
+        .send()
+        .await
+        .expect("moto creates the secret (the fourth free action)");
+    SignedSetup {
+        access_key_id: between(&key, "<AccessKeyId>", "</AccessKeyId>"),
+        secret_access_key: between(&key, "<SecretAccessKey>", "</SecretAccessKey>"),
+        arn: created.arn().expect("moto returns the ARN").to_string(),
+    }
+}
+
+/// An IAM Query API call, unsigned (one of the free actions); moto routes
+/// it by the credential scope of the Authorization header.
+fn iam(endpoint: &str, params: &str) -> String {
+    let scope =
+        format!("AWS4-HMAC-SHA256 Credential=test/20260101/{REGION}/iam/aws4_request, SignedHeaders=host, Signature=0");
+    let answer =
+        post(endpoint, "/", "application/x-www-form-urlencoded", &format!("{params}&Version=2010-05-08"), Some(&scope));
+    assert!(answer.starts_with("HTTP/1.1 200") || answer.starts_with("HTTP/1.0 200"), "IAM {params}: {answer}");
+    answer
+}
+
+/// One HTTP/1.1 POST over a fresh connection; the whole answer as text.
+fn post(endpoint: &str, path: &str, content_type: &str, body: &str, authorization: Option<&str>) -> String {
+    use std::io::{Read, Write};
+    let authority = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = TcpStream::connect(authority).expect("connect to moto");
+    let auth = authorization.map(|a| format!("Authorization: {a}\r\n")).unwrap_or_default();
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: {content_type}\r\n{auth}\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).expect("write to moto");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read from moto");
+    answer
+}
+
+fn form_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => char::from(b).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn between(text: &str, start: &str, end: &str) -> String {
+    let from = text.find(start).map(|i| i + start.len()).expect("the opening tag");
+    let to = text[from..].find(end).map(|i| from + i).expect("the closing tag");
+    text[from..to].to_string()
+}
+
 fn start() -> String {
     let mut last_error = String::new();
     for _ in 0..3 {

@@ -147,7 +147,7 @@ async fn without_any_arn_aws_is_never_called() {
     assert_eq!(env.get("DATABASE_URL"), Some(db.url.clone()));
     WebhookConfig::from_source(&env).expect("the plain values are used");
 
-    // The same endpoint with an ARN fails: it is the one the SDK would use.
+    // The same endpoint with an ARN fails: it is the one the fetch would use.
     let mut with_arn = vars.0.clone();
     with_arn.retain(|(k, _)| *k != "CLERK_WEBHOOK_SECRET");
     with_arn.push(("CLERK_WEBHOOK_SECRET_ARN", moto::missing_arn()));
@@ -156,4 +156,28 @@ async fn without_any_arn_aws_is_never_called() {
     let error = secrets::load(Vars(with_arn)).await.expect_err("unreachable endpoint");
     assert!(matches!(error, ConfigError::Fetch { var: "CLERK_WEBHOOK_SECRET_ARN", .. }), "{error:?}");
     assert!(error.to_string().contains("Connection refused"), "{error}");
+}
+
+#[tokio::test]
+async fn the_fetch_is_signed_as_aws_checks_it() {
+    // A moto that checks signatures and permissions: a well-signed request
+    // from a user allowed to read the secret gets it, a badly signed one is
+    // refused (so the check is real).
+    let setup = moto::signed_setup(TEST_SECRET).await;
+    let vars = |secret_access_key: &str| {
+        Vars(vec![
+            ("AWS_ENDPOINT_URL", moto::auth_endpoint().to_string()),
+            ("AWS_REGION", moto::REGION.to_string()),
+            ("AWS_ACCESS_KEY_ID", setup.access_key_id.clone()),
+            ("AWS_SECRET_ACCESS_KEY", secret_access_key.to_string()),
+            ("CLERK_WEBHOOK_SECRET_ARN", setup.arn.clone()),
+        ])
+    };
+    let env = secrets::load(vars(&setup.secret_access_key)).await.expect("a correctly signed fetch");
+    assert_eq!(env.get("CLERK_WEBHOOK_SECRET").as_deref(), Some(TEST_SECRET));
+
+    let error = secrets::load(vars("not-the-secret-key")).await.expect_err("a wrong signature is refused");
+    assert!(matches!(error, ConfigError::Fetch { var: "CLERK_WEBHOOK_SECRET_ARN", .. }), "{error:?}");
+    assert!(error.to_string().contains("Signature"), "{error}");
+    assert!(!error.to_string().contains(TEST_SECRET), "{error}");
 }

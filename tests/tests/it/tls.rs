@@ -121,3 +121,29 @@ async fn a_bad_pgsslrootcert_is_a_config_error_naming_it() {
     let bad_mode = state(&url, vec![("PGSSLMODE", "sometimes".into())]).err().expect("bad PGSSLMODE");
     assert_eq!(bad_mode.var(), "PGSSLMODE", "{bad_mode}");
 }
+
+#[tokio::test]
+async fn a_bundle_whose_certificates_do_not_parse_fails_the_first_connection() {
+    // The connector is built on the first connection (the cold start waits
+    // for nothing it can defer): a bundle that looks like PEM is parsed there.
+    let server = tls_server();
+    let name = server.create_database().await;
+    let url = format!("{}?sslmode=require", server.url(&name));
+    let not_pem = std::env::temp_dir().join(format!("clerk-sync-bad-pem-{}.pem", uuid::Uuid::new_v4()));
+    let corrupt = "-----BEGIN CERTIFICATE-----\nnot*base64*at*all\n-----END CERTIFICATE-----\n";
+    std::fs::write(&not_pem, corrupt).expect("bundle written");
+
+    let settings = TlsSettings { ssl_mode: None, root_cert: Some(not_pem.clone()) };
+    let target = Target::from_url(&url, &settings).expect("a bundle that looks like PEM is accepted up front");
+    let error = target.connect().await.expect_err("the bundle's certificate does not parse");
+    let message = clerk_sync::error_chain(&error);
+    assert!(message.contains("PGSSLROOTCERT") && message.contains("is not a PEM CA bundle"), "{message}");
+
+    let extra = vec![("PGSSLROOTCERT", not_pem.display().to_string()), ("SKIP_DB_MIGRATIONS", "true".into())];
+    let state = state(&url, extra).expect("state builds without reading the bundle");
+    let app = TestApp { db: TestDb { name, url }, state };
+    let answer = app.deliver("msg_tls_5", &clerk::simple_user("user.created", "user_tls5", 1, "Ada", "a@x.io")).await;
+    assert_eq!(answer.status, 503, "{answer:?}");
+    assert_eq!(answer.body["error"], "database_unavailable", "{answer:?}");
+    let _ = std::fs::remove_file(not_pem);
+}

@@ -1,6 +1,6 @@
 //! `functions/clerk-users` without the Secrets Manager fetch at cold start
-//! (settings from the environment only): its size is what dropping the AWS
-//! SDK from a function would leave.
+//! (settings from the environment only): its size against the function's
+//! is what the Secrets Manager client costs.
 
 use clerk_sync::{config::Env, Family, WebhookConfig, WebhookState};
 use lambda_http::{run, service_fn, Error, Request};

@@ -1,6 +1,6 @@
 //! `lambda-reference` plus `clerk_sync::secrets::load`: the difference in
-//! size between the two is what the Secrets Manager client (the AWS SDK)
-//! adds to every function binary.
+//! size between the two is what the Secrets Manager client (SigV4 signing,
+//! the HTTPS client) adds to every function binary.
 
 use lambda_http::{run, service_fn, Error, Request, Response};
 use svix::webhooks::Webhook;
