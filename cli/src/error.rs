@@ -79,6 +79,18 @@ pub enum CliError {
 
     #[error("--since is not a time PostgreSQL understands (e.g. 2026-11-30 or 2026-11-30T12:00:00Z)")]
     InvalidSince,
+
+    #[cfg(feature = "bench")]
+    #[error("{0}")]
+    BenchUsage(&'static str),
+
+    #[cfg(feature = "bench")]
+    #[error("the benchmark run failed")]
+    Bench(#[source] clerk_sync_bench::BenchError),
+
+    #[cfg(feature = "bench")]
+    #[error("over the latency budget (--check): {0}")]
+    OverBudget(String),
 }
 
 impl CliError {
@@ -96,6 +108,16 @@ impl CliError {
             CliError::Migrate(MigrateError::Db(_)) => {
                 Some("check that the database user may create tables and take advisory locks, then run it again")
             }
+            #[cfg(feature = "bench")]
+            CliError::Bench(_) => Some(
+                "the benchmark needs PostgreSQL: TEST_DATABASE_URL (or DATABASE_URL) naming a server where the user \
+                 may CREATE DATABASE, or, with neither set, the PostgreSQL server binaries for a throwaway cluster",
+            ),
+            #[cfg(feature = "bench")]
+            CliError::OverBudget(_) => Some(
+                "the ratio depends on the build and the machine's load: measure a --release build on an idle \
+                 machine; BENCHMARKS.md explains the recorded misses and what would close them",
+            ),
             _ => None,
         }
     }

@@ -6,7 +6,10 @@
 //! - `send`: POSTs payloads with fresh svix headers.
 //! - `dev`: runs every function locally against PostgreSQL.
 //! - `replay`, `rotate-keys`, `status`, `prune`: operator work on the database.
+//! - `bench` (cargo feature `bench`): the per-event latency benchmark.
 
+#[cfg(feature = "bench")]
+mod bench;
 mod dev;
 mod error;
 mod event;
@@ -43,6 +46,8 @@ enum Command {
     RotateKeys(RotateKeysArgs),
     Status(StatusArgs),
     Prune(PruneArgs),
+    #[cfg(feature = "bench")]
+    Bench(bench::LatencyArgs),
 }
 
 /// The database to work on.
@@ -214,6 +219,8 @@ fn main() -> ExitCode {
         Command::RotateKeys(args) => rotate_keys(args),
         Command::Status(args) => status(args),
         Command::Prune(args) => prune(args),
+        #[cfg(feature = "bench")]
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

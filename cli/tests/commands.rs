@@ -151,3 +151,40 @@ async fn prune_deletes_old_processed_and_ignored_events_and_keeps_failed_ones() 
     let missing = clerk_sync(&["prune"], &[]);
     assert!(!missing.status.success() && text(&missing).contains("DATABASE_URL"), "{}", text(&missing));
 }
+
+/// `bench` (cargo feature `bench`): a tiny run on the tests' server, as JSON
+/// on standard output and as markdown in the saved results.
+#[cfg(feature = "bench")]
+#[test]
+fn bench_measures_every_family() {
+    let server = clerk_sync_tests::server_url();
+    let results = std::env::temp_dir().join(format!("clerk-sync-bench-{}", std::process::id()));
+    let dir = results.to_str().unwrap();
+    let env = [("TEST_DATABASE_URL", server), ("BENCH_RESULTS_DIR", dir)];
+    let args = ["bench", "--events", "20", "--warmup", "5", "--delay-us", "0", "--json", "--save", "tiny"];
+    let run = clerk_sync(&args, &env);
+    assert!(run.status.success(), "{}", text(&run));
+
+    let report: Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(report["options"]["events"], 20, "{report}");
+    let runs = report["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 1, "one run per delay: {report}");
+    assert_eq!(runs[0]["delay_us"], 0);
+    let families: Vec<&str> =
+        runs[0]["families"].as_array().unwrap().iter().map(|f| f["family"].as_str().unwrap()).collect();
+    assert_eq!(families, ["users", "organizations", "memberships"], "{report}");
+    for family in runs[0]["families"].as_array().unwrap() {
+        assert_eq!(family["handler"]["n"], 20, "{family}");
+        assert!(family["ratio_p50"].as_f64().is_some_and(|r| r > 0.0), "{family}");
+    }
+
+    let markdown = std::fs::read_to_string(results.join("tiny.md")).unwrap();
+    for family in ["users", "organizations", "memberships"] {
+        assert!(markdown.contains(&format!("| loopback | {family} |")), "{markdown}");
+    }
+    assert!(results.join("tiny.json").is_file());
+    std::fs::remove_dir_all(&results).unwrap();
+
+    let nothing = clerk_sync(&["bench", "--events", "0"], &env);
+    assert!(!nothing.status.success() && text(&nothing).contains("--events"), "{}", text(&nothing));
+}

@@ -1,0 +1,87 @@
+//! `bench` (cargo feature `bench`): the per-event latency benchmark of
+//! BENCHMARKS.md, for ad-hoc runs (the library is `clerk_sync_bench`).
+
+use clap::Args;
+use clerk_sync_bench::{latency::BUDGET_RATIO, LatencyOptions, LatencyReport};
+
+use crate::error::CliError;
+
+/// Measure each webhook family's per-event latency against the floor.
+///
+/// For users, organizations and memberships, signed sample deliveries go
+/// through the real handler in-process (one pooled connection, as in Lambda),
+/// each followed on the same connection by the floor: one prepared single-row
+/// INSERT of the same payload as jsonb, autocommit. Warm-up deliveries come
+/// first, so every statement is prepared; signing happens before the clock
+/// starts. Prints, per network delay and family: handler and floor p50/p99,
+/// events/s, the handler ÷ floor ratio at p50 against the budget (≤ 1.3×)
+/// and, through the delaying proxy, client→server turns per event; then where
+/// the time goes and latency by event type. See BENCHMARKS.md for the method
+/// and the recorded figures.
+///
+/// Needs PostgreSQL: TEST_DATABASE_URL, else DATABASE_URL, naming a server
+/// where the user may CREATE DATABASE (each delay runs in its own migrated
+/// database bench_<uuid>, dropped at the end); with neither set, a throwaway
+/// local cluster is started (the PostgreSQL server binaries must be installed)
+/// and removed on exit.
+///
+/// Built only with the `bench` cargo feature; measure a release build on an
+/// idle machine (a debug build or a busy one skews the ratio):
+///
+///   cargo run -p clerk-sync-cli --release --features bench -- bench
+///   cargo run -p clerk-sync-cli --release --features bench -- bench --events 500 --delay-us 0 --check
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub struct LatencyArgs {
+    #[command(flatten)]
+    options: LatencyOptions,
+    /// Print the report as JSON (every summary, the options and the machine) instead of markdown tables.
+    #[arg(long)]
+    json: bool,
+    /// Exit non-zero when a family's handler p50 is over the budget (1.3× the floor's p50).
+    #[arg(long)]
+    check: bool,
+    /// Also write NAME.md and NAME.json into target/bench-results (or BENCH_RESULTS_DIR).
+    #[arg(long, value_name = "NAME")]
+    save: Option<String>,
+}
+
+pub fn run(args: LatencyArgs) -> Result<(), CliError> {
+    let LatencyOptions { events, warmup, ref delays_us } = args.options;
+    if events == 0 {
+        return Err(CliError::BenchUsage("--events 0 measures nothing: give at least 1 (e.g. --events 200)"));
+    }
+    let delays: Vec<String> = delays_us.iter().map(u64::to_string).collect();
+    eprintln!(
+        "measuring {events} deliveries per family after {warmup} warm-up ones, at {} µs of added delay …",
+        delays.join(", ")
+    );
+    let report = crate::runtime()?.block_on(clerk_sync_bench::latency(&args.options)).map_err(CliError::Bench)?;
+    let markdown = report.to_string();
+    if let Some(name) = &args.save {
+        clerk_sync_bench::save(name, &markdown, &report).map_err(CliError::Bench)?;
+        eprintln!("saved {name}.md and {name}.json in {}", clerk_sync_bench::results_dir().display());
+    }
+    if args.json {
+        crate::print_json(&report)?;
+    } else {
+        print!("{markdown}");
+    }
+    if args.check && !report.within_budget() {
+        return Err(CliError::OverBudget(missed(&report)));
+    }
+    Ok(())
+}
+
+/// The families over the budget: `memberships at +250 µs (1.37×), …`.
+fn missed(report: &LatencyReport) -> String {
+    let mut missed = Vec::new();
+    for run in &report.runs {
+        for family in run.families.iter().filter(|f| !f.within_budget()) {
+            let network =
+                if run.delay_us == 0 { "loopback".to_string() } else { format!("+{} µs each way", run.delay_us) };
+            missed.push(format!("{} on {network} ({:.2}×)", family.family, family.ratio_p50));
+        }
+    }
+    format!("{}; the budget is {BUDGET_RATIO}×", missed.join(", "))
+}
