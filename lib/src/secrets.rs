@@ -125,8 +125,8 @@ type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 /// `GetSecretValue`, the one Secrets Manager call the functions make: a JSON
 /// POST signed with SigV4 by `aws-sigv4` (the SDK's own signer) and sent with
 /// the hyper client already in the tree. The SDK for this one call (its
-/// runtime, the STS and SSO clients behind `aws-config`, an HTTP/2 stack)
-/// cost 3.4 MiB in every function binary (BENCHMARKS.md).
+/// runtime, the STS client behind `aws-config`, an HTTP/2 stack) made every
+/// function binary about 4 MiB larger and over budget (BENCHMARKS.md).
 ///
 /// Credentials are the environment's (`AWS_ACCESS_KEY_ID`,
 /// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`: what Lambda sets); the
