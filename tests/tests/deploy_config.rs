@@ -122,23 +122,33 @@ fn every_function_crate_is_deployed_from_its_crate() {
     for (dir, id) in &deployed {
         let function = &template.resources()[*id];
         let metadata = &function["Metadata"];
+        let logging = template.merged(function, "LoggingConfig");
         let settings = [
             ("Metadata.BuildMethod", metadata.get("BuildMethod"), json!("rust-cargolambda")),
             ("Metadata.BuildProperties.Binary", metadata.pointer("/BuildProperties/Binary"), json!(dir)),
             ("Runtime", template.property(function, "Runtime"), json!("provided.al2023")),
             ("Architectures", template.property(function, "Architectures"), json!(["arm64"])),
             ("Handler", template.property(function, "Handler"), json!("bootstrap")),
-            (
-                "LoggingConfig.LogFormat",
-                template.property(function, "LoggingConfig").and_then(|c| c.get("LogFormat")),
-                json!("JSON"),
-            ),
+            ("LoggingConfig.LogFormat", logging.get("LogFormat"), json!("JSON")),
         ];
         for (setting, actual, expected) in settings {
             if actual != Some(&expected) {
                 let actual = actual.map_or("nothing".to_string(), Value::to_string);
                 problems.push(format!("{id}: {setting} is {actual}, expected {expected} (function or Globals)"));
             }
+        }
+        // Lambda's own /aws/lambda/<name> groups never expire: each function logs to a group of
+        // the template's, kept for LogRetentionDays.
+        let group = logging.get("LogGroup").and_then(|g| g.get("Ref")).and_then(Value::as_str);
+        match group.and_then(|g| template.resources().get(g)) {
+            Some(group) if group["Type"] == "AWS::Logs::LogGroup" => {
+                if group.pointer("/Properties/RetentionInDays") != Some(&json!({"Ref": "LogRetentionDays"})) {
+                    problems
+                        .push(format!("{id}: its log group's RetentionInDays is not the LogRetentionDays parameter"));
+                }
+            }
+            _ => problems
+                .push(format!("{id}: LoggingConfig.LogGroup does not name an AWS::Logs::LogGroup of the template")),
         }
         if template.property(function, "ReservedConcurrentExecutions").is_none() {
             problems.push(format!("{id}: no ReservedConcurrentExecutions (it caps database connections)"));
@@ -515,6 +525,15 @@ impl Template {
     /// A function's setting as SAM applies it: its own, else the global one.
     fn property<'a>(&'a self, function: &'a Value, key: &str) -> Option<&'a Value> {
         function["Properties"].get(key).or_else(|| self.global(key))
+    }
+
+    /// A map setting as SAM applies it: the global map overlaid with the function's (SAM merges
+    /// maps from Globals rather than replacing them).
+    fn merged(&self, function: &Value, key: &str) -> Map<String, Value> {
+        let map = |value: Option<&Value>| value.and_then(Value::as_object).cloned().unwrap_or_default();
+        let mut merged = map(self.global(key));
+        merged.extend(map(function["Properties"].get(key)));
+        merged
     }
 
     /// The environment variables a function gets: the global ones overlaid with its own.
