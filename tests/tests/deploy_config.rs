@@ -358,10 +358,21 @@ fn the_workflow_matches_the_template_and_the_workspace() {
             parameter_of.insert(unquote(arg[2]).trim_start_matches('$'), arg[1]);
         }
     }
-    // The secrets the deploy itself reads (to migrate, to sign the smoke test) are the stack's.
+    // The secrets the deploy itself reads (to migrate, to sign the smoke test) are the stack's,
+    // except the optional owner URL for migrations, which only ever stands in front of the stack's
+    // database secret (`${MIGRATION_DATABASE_URL_SECRET_ARN:-$DATABASE_URL_SECRET_ARN}`).
+    const DEPLOY_ONLY: &str = "MIGRATION_DATABASE_URL_SECRET_ARN";
     for words in runs.iter().map(|run| run.split_whitespace().collect::<Vec<_>>()) {
         for read in words.windows(2).filter(|w| w[0] == "--secret-id") {
-            let variable = unquote(read[1]).trim_start_matches('$');
+            let mut variable = unquote(read[1]).trim_start_matches('$');
+            if let Some(fallback) =
+                variable.strip_prefix(&format!("{{{DEPLOY_ONLY}:-$")).and_then(|v| v.strip_suffix('}'))
+            {
+                if fallback != "DATABASE_URL_SECRET_ARN" {
+                    problems.push(format!("{WORKFLOW}: ${DEPLOY_ONLY} must fall back to $DATABASE_URL_SECRET_ARN"));
+                }
+                variable = fallback;
+            }
             if !parameter_of.get(variable).is_some_and(|p| p.ends_with("SecretArn")) {
                 problems.push(format!(
                     "{WORKFLOW}: reads the secret ${variable}, which is not the ARN given to a *SecretArn parameter"
