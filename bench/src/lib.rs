@@ -7,9 +7,9 @@
 //! - [`functions`]: cold start, binary size and peak RSS of the function
 //!   binaries, driven through a fake Lambda Runtime API ([`runtime_api`]).
 //!
-//! `src/bin/` holds the reference binaries the size and cold-start figures
-//! are compared with (bare lambda_http + svix; plus the Secrets Manager
-//! client; `clerk-users` without it).
+//! `bench/references/` (a crate of its own) holds the reference binaries the
+//! size and cold-start figures are compared with (bare lambda_http + svix;
+//! plus the Secrets Manager client; `clerk-users` without it).
 //!
 //! Every run creates its own database on the test harness's server (a
 //! throwaway cluster unless `TEST_DATABASE_URL`/`DATABASE_URL` name one) and
@@ -25,6 +25,13 @@ pub mod runtime_api;
 pub mod stats;
 
 pub use latency::{latency, LatencyOptions, LatencyReport};
+
+/// Whether a PostgreSQL server can be had (a URL is set, or the server
+/// binaries for a throwaway cluster are installed); `Err` says what to do.
+/// Check it before a run outside the test harness: the harness panics.
+pub fn database_available() -> Result<(), &'static str> {
+    clerk_sync_tests::server_available()
+}
 
 /// Any failure of a benchmark run, as text for the operator.
 pub type BenchError = Box<dyn std::error::Error + Send + Sync>;

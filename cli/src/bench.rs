@@ -51,6 +51,8 @@ pub fn run(args: LatencyArgs) -> Result<(), CliError> {
     if events == 0 {
         return Err(CliError::BenchUsage("--events 0 measures nothing: give at least 1 (e.g. --events 200)"));
     }
+    // The harness behind the run panics without a server: answer first.
+    clerk_sync_bench::database_available().map_err(CliError::BenchUsage)?;
     let delays: Vec<String> = delays_us.iter().map(u64::to_string).collect();
     eprintln!(
         "measuring {events} deliveries per family after {warmup} warm-up ones, at {} µs of added delay …",

@@ -25,7 +25,7 @@ use clerk_sync::{
 use serde_json::{json, Value};
 use tokio_postgres::NoTls;
 
-pub use postgres::{pg_binary, server_url, OwnCluster};
+pub use postgres::{pg_binary, server_available, server_url, OwnCluster};
 
 /// The signing secret of the first published Svix test vector.
 pub const TEST_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";

@@ -43,7 +43,25 @@ const MISSING: &str = "no PostgreSQL server for the tests: set DATABASE_URL (or 
 where the user may CREATE DATABASE, or install the PostgreSQL server binaries (Debian: apt-get install postgresql) \
 so the tests can start a throwaway cluster";
 
+/// Whether a server can be had without panicking: a URL is set, or the
+/// server binaries for a throwaway cluster are installed. `Err` says what to
+/// install or set (for callers outside a test, such as `clerk-sync bench`).
+pub fn server_available() -> Result<(), &'static str> {
+    let url_set = ["TEST_DATABASE_URL", "DATABASE_URL"]
+        .iter()
+        .any(|var| std::env::var(var).is_ok_and(|url| !url.trim().is_empty()));
+    if url_set || SERVER.get().is_some() || find_bin_dir().is_some() {
+        Ok(())
+    } else {
+        Err(MISSING)
+    }
+}
+
 pub(crate) fn bin_dir() -> PathBuf {
+    find_bin_dir().unwrap_or_else(|| panic!("{MISSING}"))
+}
+
+fn find_bin_dir() -> Option<PathBuf> {
     let from_pg_config = Command::new("pg_config")
         .arg("--bindir")
         .output()
@@ -64,7 +82,6 @@ pub(crate) fn bin_dir() -> PathBuf {
         .into_iter()
         .flatten()
         .find(|dir| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file())
-        .unwrap_or_else(|| panic!("{MISSING}"))
 }
 
 /// A PostgreSQL client program (`pg_dump`, `psql`…) from the same
