@@ -85,56 +85,72 @@ pub fn auth_endpoint() -> &'static str {
 
 /// Credentials moto knows, and the ARN of a secret they may read.
 pub struct SignedSetup {
+    /// An IAM user's long-term key.
     pub access_key_id: String,
     pub secret_access_key: String,
+    /// A role session's temporary credentials, as Lambda hands a function.
+    pub session: (String, String, String),
     pub arn: String,
 }
 
 /// On [`auth_endpoint`]: turns signature and permission checking on after
-/// four free actions, which create an IAM user, its access key, a policy
-/// that lets it read secrets, and a secret holding `value`.
+/// seven free actions, which create an IAM user with an access key and a
+/// role, each allowed to read secrets, a secret holding `value`, and a
+/// session of the role.
 pub async fn signed_setup(value: &str) -> SignedSetup {
     let endpoint = auth_endpoint();
     // A plain-text body: moto reads it raw (a form body would be parsed away).
-    let reset = post(endpoint, "/moto-api/reset-auth", "text/plain", "4", None);
+    let reset = post(endpoint, "/moto-api/reset-auth", "text/plain", "7", None);
     assert!(reset.starts_with("HTTP/1.1 200") || reset.starts_with("HTTP/1.0 200"), "reset-auth: {reset}");
-    let user = format!("clerk-sync-{}", uuid::Uuid::new_v4().simple());
-    iam(endpoint, &format!("Action=CreateUser&UserName={user}"));
-    let key = iam(endpoint, &format!("Action=CreateAccessKey&UserName={user}"));
-    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"*"}]}"#;
-    iam(
-        endpoint,
-        &format!("Action=PutUserPolicy&UserName={user}&PolicyName=read-secrets&PolicyDocument={}", form_encode(policy)),
+    let name = format!("clerk-sync-{}", uuid::Uuid::new_v4().simple());
+    let policy = form_encode(
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"*"}]}"#,
     );
+    let trust = form_encode(
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"sts:AssumeRole"}]}"#,
+    );
+    query(endpoint, "iam", &format!("Action=CreateUser&UserName={name}"));
+    let key = query(endpoint, "iam", &format!("Action=CreateAccessKey&UserName={name}"));
+    query(endpoint, "iam", &format!("Action=PutUserPolicy&UserName={name}&PolicyName=read&PolicyDocument={policy}"));
+    let role = query(endpoint, "iam", &format!("Action=CreateRole&RoleName={name}&AssumeRolePolicyDocument={trust}"));
+    query(endpoint, "iam", &format!("Action=PutRolePolicy&RoleName={name}&PolicyName=read&PolicyDocument={policy}"));
     let config = aws_sdk_secretsmanager::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(REGION))
         .endpoint_url(endpoint)
         .credentials_provider(Credentials::new("test", "test", None, None, "moto"))
         .build();
-    let name = format!("clerk-sync-test/{}", uuid::Uuid::new_v4().simple());
     let created = Client::from_conf(config)
         .create_secret()
-        .name(&name)
+        .name(format!("clerk-sync-test/{name}"))
         .secret_string(value)
         .send()
         .await
-        .expect("moto creates the secret (the fourth free action)");
+        .expect("moto creates the secret (a free action)");
+    let role_arn = form_encode(&between(&role, "<Arn>", "</Arn>"));
+    let session = query(endpoint, "sts", &format!("Action=AssumeRole&RoleArn={role_arn}&RoleSessionName=lambda"));
     SignedSetup {
         access_key_id: between(&key, "<AccessKeyId>", "</AccessKeyId>"),
         secret_access_key: between(&key, "<SecretAccessKey>", "</SecretAccessKey>"),
+        session: (
+            between(&session, "<AccessKeyId>", "</AccessKeyId>"),
+            between(&session, "<SecretAccessKey>", "</SecretAccessKey>"),
+            between(&session, "<SessionToken>", "</SessionToken>"),
+        ),
         arn: created.arn().expect("moto returns the ARN").to_string(),
     }
 }
 
-/// An IAM Query API call, unsigned (one of the free actions); moto routes
-/// it by the credential scope of the Authorization header.
-fn iam(endpoint: &str, params: &str) -> String {
-    let scope =
-        format!("AWS4-HMAC-SHA256 Credential=test/20260101/{REGION}/iam/aws4_request, SignedHeaders=host, Signature=0");
-    let answer =
-        post(endpoint, "/", "application/x-www-form-urlencoded", &format!("{params}&Version=2010-05-08"), Some(&scope));
-    assert!(answer.starts_with("HTTP/1.1 200") || answer.starts_with("HTTP/1.0 200"), "IAM {params}: {answer}");
+/// A Query API call (IAM, STS), unsigned (one of the free actions); moto
+/// routes it by the credential scope of the Authorization header.
+fn query(endpoint: &str, service: &str, params: &str) -> String {
+    let version = if service == "sts" { "2011-06-15" } else { "2010-05-08" };
+    let scope = format!(
+        "AWS4-HMAC-SHA256 Credential=test/20260101/{REGION}/{service}/aws4_request, SignedHeaders=host, Signature=0"
+    );
+    let body = format!("{params}&Version={version}");
+    let answer = post(endpoint, "/", "application/x-www-form-urlencoded", &body, Some(&scope));
+    assert!(answer.starts_with("HTTP/1.1 200") || answer.starts_with("HTTP/1.0 200"), "{service} {params}: {answer}");
     answer
 }
 

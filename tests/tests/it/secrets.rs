@@ -160,24 +160,39 @@ async fn without_any_arn_aws_is_never_called() {
 
 #[tokio::test]
 async fn the_fetch_is_signed_as_aws_checks_it() {
-    // A moto that checks signatures and permissions: a well-signed request
-    // from a user allowed to read the secret gets it, a badly signed one is
-    // refused (so the check is real).
+    // A moto that checks signatures, session tokens and permissions: a
+    // well-signed request gets the secret, with a user's key and with a role
+    // session's temporary credentials (what Lambda sets); a wrong key or
+    // token is refused (so the checks are real).
     let setup = moto::signed_setup(TEST_SECRET).await;
-    let vars = |secret_access_key: &str| {
-        Vars(vec![
+    let vars = |key_id: &str, secret_key: &str, token: Option<&str>| {
+        let mut vars = vec![
             ("AWS_ENDPOINT_URL", moto::auth_endpoint().to_string()),
             ("AWS_REGION", moto::REGION.to_string()),
-            ("AWS_ACCESS_KEY_ID", setup.access_key_id.clone()),
-            ("AWS_SECRET_ACCESS_KEY", secret_access_key.to_string()),
+            ("AWS_ACCESS_KEY_ID", key_id.to_string()),
+            ("AWS_SECRET_ACCESS_KEY", secret_key.to_string()),
             ("CLERK_WEBHOOK_SECRET_ARN", setup.arn.clone()),
-        ])
+        ];
+        vars.extend(token.map(|t| ("AWS_SESSION_TOKEN", t.to_string())));
+        Vars(vars)
     };
-    let env = secrets::load(vars(&setup.secret_access_key)).await.expect("a correctly signed fetch");
-    assert_eq!(env.get("CLERK_WEBHOOK_SECRET").as_deref(), Some(TEST_SECRET));
+    let (session_key, session_secret, session_token) = &setup.session;
+    for (what, vars) in [
+        ("a user's key", vars(&setup.access_key_id, &setup.secret_access_key, None)),
+        ("a role session", vars(session_key, session_secret, Some(session_token))),
+    ] {
+        let env = secrets::load(vars).await.unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(env.get("CLERK_WEBHOOK_SECRET").as_deref(), Some(TEST_SECRET), "{what}");
+    }
 
-    let error = secrets::load(vars("not-the-secret-key")).await.expect_err("a wrong signature is refused");
-    assert!(matches!(error, ConfigError::Fetch { var: "CLERK_WEBHOOK_SECRET_ARN", .. }), "{error:?}");
-    assert!(error.to_string().contains("Signature"), "{error}");
-    assert!(!error.to_string().contains(TEST_SECRET), "{error}");
+    for (what, vars, expected) in [
+        ("a wrong secret key", vars(&setup.access_key_id, "not-the-secret-key", None), "SignatureDoesNotMatch"),
+        ("a wrong session token", vars(session_key, session_secret, Some("not-the-token")), "InvalidClientTokenId"),
+    ] {
+        let error = secrets::load(vars).await.expect_err(what);
+        assert!(matches!(error, ConfigError::Fetch { var: "CLERK_WEBHOOK_SECRET_ARN", .. }), "{what}: {error:?}");
+        let message = error.to_string();
+        assert!(message.contains(expected), "{what}: {message}");
+        assert!(!message.contains(TEST_SECRET) && !message.contains(session_secret.as_str()), "{what}: {message}");
+    }
 }
