@@ -10,7 +10,7 @@ use clerk_sync::{ids::InvalidId, migrate::MigrateError, ConfigError};
 pub enum CliError {
     #[error(
         "DATABASE_URL is not set: set DATABASE_URL or pass --database-url \
-         (e.g. postgres://user:password@localhost:5432/app)"
+         (e.g. postgres://user:password@localhost:5432/app), or name its secret in DATABASE_URL_SECRET_ARN"
     )]
     MissingDatabaseUrl,
 

@@ -25,7 +25,14 @@ use std::{
 };
 
 use clap::{Args, Parser, Subcommand};
-use clerk_sync::{clerk::Envelope, migrate::MIGRATIONS, prune::PruneOptions, replay::ReplayFilter, vault::Vault};
+use clerk_sync::{
+    clerk::Envelope,
+    config::{Env, Source},
+    migrate::MIGRATIONS,
+    prune::PruneOptions,
+    replay::ReplayFilter,
+    vault::Vault,
+};
 
 use crate::{error::CliError, sign::Secret};
 
@@ -60,8 +67,36 @@ struct Database {
 }
 
 impl Database {
-    fn url(&self) -> Result<&str, CliError> {
-        self.database_url.as_deref().filter(|u| !u.trim().is_empty()).ok_or(CliError::MissingDatabaseUrl)
+    fn url(&self) -> Result<String, CliError> {
+        database_url(self.database_url.as_deref())
+    }
+}
+
+/// `--database-url`/`DATABASE_URL`, else the secret `DATABASE_URL_SECRET_ARN`
+/// names, fetched as the functions fetch it (the environment's AWS
+/// credentials and region), so the deploy and operators can name the
+/// secret rather than copy its value.
+fn database_url(given: Option<&str>) -> Result<String, CliError> {
+    if let Some(url) = given.filter(|u| !u.trim().is_empty()) {
+        return Ok(url.to_string());
+    }
+    if DatabaseSecretOnly.get("DATABASE_URL_SECRET_ARN").is_none() {
+        return Err(CliError::MissingDatabaseUrl);
+    }
+    let resolved = runtime()?.block_on(clerk_sync::secrets::load(DatabaseSecretOnly))?;
+    resolved.get("DATABASE_URL").ok_or(CliError::MissingDatabaseUrl)
+}
+
+/// The environment without the other `*_ARN` variables: the commands that
+/// take a database fetch that secret only.
+struct DatabaseSecretOnly;
+
+impl Source for DatabaseSecretOnly {
+    fn get(&self, var: &str) -> Option<String> {
+        match var {
+            "CLERK_WEBHOOK_SECRET_ARN" | "ENCRYPTION_KEY_ARN" => None,
+            _ => Env.get(var),
+        }
     }
 }
 
@@ -247,7 +282,7 @@ fn replay(args: ReplayArgs) -> Result<(), CliError> {
     let url = args.db.url()?;
     let filter =
         ReplayFilter { statuses: args.statuses, since: args.since, event_type: args.event_type, limit: args.limit };
-    let summary = runtime()?.block_on(ops::replay(url, &filter))?;
+    let summary = runtime()?.block_on(ops::replay(&url, &filter))?;
     if args.json {
         return print_json(&summary);
     }
@@ -266,7 +301,7 @@ fn replay(args: ReplayArgs) -> Result<(), CliError> {
 fn rotate_keys(args: RotateKeysArgs) -> Result<(), CliError> {
     let url = args.db.url()?;
     let vault = Vault::from_source(&clerk_sync::config::Env)?;
-    let rotation = runtime()?.block_on(ops::rotate_keys(url, &vault, args.batch_size as usize))?;
+    let rotation = runtime()?.block_on(ops::rotate_keys(&url, &vault, args.batch_size as usize))?;
     println!("re-encrypted {} credentials in {} accounts", rotation.values, rotation.rows);
     for failure in &rotation.failed {
         eprintln!("could not decrypt (left as it was): {failure}");
@@ -284,7 +319,7 @@ fn rotate_keys(args: RotateKeysArgs) -> Result<(), CliError> {
 
 fn status(args: StatusArgs) -> Result<(), CliError> {
     let url = args.db.url()?;
-    let overview = runtime()?.block_on(ops::status(url, args.latest))?;
+    let overview = runtime()?.block_on(ops::status(&url, args.latest))?;
     if args.json {
         return print_json(&overview);
     }
@@ -299,7 +334,7 @@ fn prune(args: PruneArgs) -> Result<(), CliError> {
         dry_run: args.dry_run,
         batch_size: i64::from(args.batch_size),
     };
-    let report = runtime()?.block_on(ops::prune(url, &options))?;
+    let report = runtime()?.block_on(ops::prune(&url, &options))?;
     if args.json {
         return print_json(&report);
     }
@@ -321,7 +356,7 @@ fn prune(args: PruneArgs) -> Result<(), CliError> {
 }
 
 fn migrate(args: MigrateArgs) -> Result<(), CliError> {
-    let url = args.database_url.filter(|u| !u.trim().is_empty()).ok_or(CliError::MissingDatabaseUrl)?;
+    let url = database_url(args.database_url.as_deref())?;
     let report = runtime()?.block_on(migrate::run(&url))?;
     if report.applied.is_empty() {
         println!("up to date: all {} migrations were already applied", MIGRATIONS.len());

@@ -4,12 +4,15 @@
 
 use std::process::{Command, Output};
 
-use clerk_sync_tests::{clerk::sample, session, TestStack};
+use clerk_sync_tests::{clerk::sample, moto, session, TestDb, TestStack};
 use serde_json::Value;
 
 fn clerk_sync(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_clerk-sync"));
-    command.args(args).env_remove("DATABASE_URL").env_remove("ENCRYPTION_KEY").env_remove("ENCRYPTION_KEYS");
+    command.args(args);
+    for var in ["DATABASE_URL", "DATABASE_URL_SECRET_ARN", "ENCRYPTION_KEY", "ENCRYPTION_KEYS", "ENCRYPTION_KEY_ARN"] {
+        command.env_remove(var);
+    }
     for (k, v) in env {
         command.env(k, v);
     }
@@ -187,4 +190,28 @@ fn bench_measures_every_family() {
 
     let nothing = clerk_sync(&["bench", "--events", "0"], &env);
     assert!(!nothing.status.success() && text(&nothing).contains("--events"), "{}", text(&nothing));
+}
+
+#[tokio::test]
+async fn the_database_url_can_come_from_secrets_manager() {
+    // As the functions do: DATABASE_URL_SECRET_ARN with the environment's AWS
+    // credentials (here a local moto), so the deploy can name the secret.
+    let db = TestDb::spawn().await;
+    let arn = moto::create_secret(&db.url).await;
+    let aws = moto::aws_vars();
+    let mut env: Vec<(&str, &str)> = aws.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    env.push(("DATABASE_URL_SECRET_ARN", &arn));
+    let migrate = clerk_sync(&["migrate"], &env);
+    assert!(migrate.status.success(), "{}", text(&migrate));
+    let status = clerk_sync(&["status", "--json"], &env);
+    assert!(status.status.success(), "{}", text(&status));
+    assert!(!text(&status).contains("postgres://"), "never the URL: {}", text(&status));
+
+    let missing = moto::missing_arn();
+    env.retain(|(k, _)| *k != "DATABASE_URL_SECRET_ARN");
+    env.push(("DATABASE_URL_SECRET_ARN", &missing));
+    let refused = clerk_sync(&["status"], &env);
+    let out = text(&refused);
+    assert!(!refused.status.success());
+    assert!(out.contains("DATABASE_URL_SECRET_ARN") && out.contains("ResourceNotFoundException"), "{out}");
 }
