@@ -253,7 +253,7 @@ impl SecretsManager {
             .map_err(|e| Failure::Final(format!("cannot build the request: {e}")))?;
         signable.into_parts().0.apply_to_request_http1x(&mut request);
 
-        let response = self.http.request(request).await.map_err(|e| Failure::Transient(causes(&e)))?;
+        let response = self.http.request(request).await.map_err(|e| Failure::Transient(crate::error_chain(&e)))?;
         let status = response.status();
         let error_type = response.headers().get("x-amzn-errortype").and_then(|v| v.to_str().ok()).map(str::to_string);
         let mut answer: Vec<u8> = Limited::new(response.into_body(), MAX_ANSWER)
@@ -344,11 +344,6 @@ fn dns_suffix(arn: &str) -> &'static str {
         Some("aws-cn") => "amazonaws.com.cn",
         _ => "amazonaws.com",
     }
-}
-
-/// An error and its causes on one line, each text once.
-fn causes(error: &dyn std::error::Error) -> String {
-    crate::error_chain(error)
 }
 
 /// Which variable a fetched value provides, in the form it expects.

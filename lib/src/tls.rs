@@ -16,7 +16,7 @@
 
 use std::{
     fmt,
-    path::{Path, PathBuf},
+    path::PathBuf,
     str::FromStr,
     sync::{Arc, OnceLock},
 };
@@ -341,32 +341,42 @@ pub struct LazyTls(Arc<LazyTlsInner>);
 
 struct LazyTlsInner {
     mode: SslMode,
-    root_cert: Option<(&'static str, PathBuf)>,
+    /// The named CA bundle as read at cold start: parsed on first use, not read again.
+    root_cert: Option<Bundle>,
     built: OnceLock<Result<MakeRustlsConnect, ConfigError>>,
+}
+
+/// A CA bundle's bytes, with the variable and path that named it (for messages).
+struct Bundle {
+    var: &'static str,
+    path: PathBuf,
+    pem: Vec<u8>,
 }
 
 impl LazyTls {
     fn new(mode: SslMode, root_cert: Option<(&'static str, PathBuf)>) -> Result<Self, ConfigError> {
-        if let Some((var, path)) = &root_cert {
-            // Read and glanced at, not parsed: a wrong path or a file that is
-            // not a bundle at all still fails the cold start, for microseconds.
-            let invalid = |reason: String| ConfigError::Invalid { var, reason };
-            let pem = std::fs::read(path)
-                .map_err(|e| invalid(format!("cannot read the CA bundle {}: {e}", path.display())))?;
-            if !pem.windows(PEM_CERTIFICATE.len()).any(|w| w == PEM_CERTIFICATE) {
-                return Err(invalid(format!("{} holds no PEM certificate", path.display())));
+        let root_cert = match root_cert {
+            None => None,
+            Some((var, path)) => {
+                // Read and glanced at, not parsed: a wrong path or a file that
+                // is not a bundle at all still fails the cold start, for
+                // microseconds.
+                let invalid = |reason: String| ConfigError::Invalid { var, reason };
+                let pem = std::fs::read(&path)
+                    .map_err(|e| invalid(format!("cannot read the CA bundle {}: {e}", path.display())))?;
+                if !pem.windows(PEM_CERTIFICATE.len()).any(|w| w == PEM_CERTIFICATE) {
+                    return Err(invalid(format!("{} holds no PEM certificate", path.display())));
+                }
+                Some(Bundle { var, path, pem })
             }
-        }
+        };
         Ok(Self(Arc::new(LazyTlsInner { mode, root_cert, built: OnceLock::new() })))
     }
 
     /// The connector, built on first use (and its outcome kept).
     pub fn connector(&self) -> Result<&MakeRustlsConnect, &ConfigError> {
         let inner = &*self.0;
-        inner
-            .built
-            .get_or_init(|| connector(inner.mode, inner.root_cert.as_ref().map(|(var, path)| (*var, path.as_path()))))
-            .as_ref()
+        inner.built.get_or_init(|| connector(inner.mode, inner.root_cert.as_ref())).as_ref()
     }
 }
 
@@ -419,7 +429,7 @@ fn system_roots() -> &'static [CertificateDer<'static>] {
     })
 }
 
-/// A rustls client configuration for HTTPS to AWS: the system roots (read
+/// A rustls client configuration for HTTPS (Secrets Manager, the JWKS): the system roots (read
 /// once per process, shared with the PostgreSQL connector), the same
 /// provider.
 pub(crate) fn https_config() -> Result<ClientConfig, String> {
@@ -435,12 +445,12 @@ pub(crate) fn https_config() -> Result<ClientConfig, String> {
         .with_no_client_auth())
 }
 
-/// Reads a PEM bundle of CA certificates into `roots`.
-fn add_bundle(roots: &mut RootCertStore, var: &'static str, path: &Path) -> Result<(), ConfigError> {
+/// Adds a PEM bundle of CA certificates to `roots`.
+fn add_bundle(roots: &mut RootCertStore, bundle: &Bundle) -> Result<(), ConfigError> {
+    let Bundle { var, path, pem } = bundle;
     let invalid = |reason: String| ConfigError::Invalid { var, reason };
-    let pem = std::fs::read(path).map_err(|e| invalid(format!("cannot read the CA bundle {}: {e}", path.display())))?;
     let mut added = 0;
-    for cert in CertificateDer::pem_slice_iter(&pem) {
+    for cert in CertificateDer::pem_slice_iter(pem) {
         let cert = cert.map_err(|e| invalid(format!("{} is not a PEM CA bundle: {e}", path.display())))?;
         roots
             .add(cert)
@@ -453,7 +463,7 @@ fn add_bundle(roots: &mut RootCertStore, var: &'static str, path: &Path) -> Resu
     Ok(())
 }
 
-fn connector(mode: SslMode, root_cert: Option<(&'static str, &Path)>) -> Result<MakeRustlsConnect, ConfigError> {
+fn connector(mode: SslMode, root_cert: Option<&Bundle>) -> Result<MakeRustlsConnect, ConfigError> {
     let provider = provider();
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -466,8 +476,8 @@ fn connector(mode: SslMode, root_cert: Option<(&'static str, &Path)>) -> Result<
     }
     let mut roots = RootCertStore::empty();
     roots.add_parsable_certificates(system_roots().iter().cloned());
-    if let Some((var, path)) = root_cert {
-        add_bundle(&mut roots, var, path)?;
+    if let Some(bundle) = root_cert {
+        add_bundle(&mut roots, bundle)?;
     }
     if roots.is_empty() {
         return Err(ConfigError::Missing {
@@ -536,6 +546,8 @@ impl ServerCertVerifier for ChainOnly {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     fn parse(url: &str) -> ConnectionString {
