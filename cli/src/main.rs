@@ -158,7 +158,7 @@ struct StatusArgs {
     json: bool,
 }
 
-/// Delete processed and ignored webhook events older than N days.
+/// Delete processed, stale and ignored webhook events older than N days.
 ///
 /// Failed events (waiting for a fix and a replay) and received ones are
 /// always kept. Deletes in batches, each its own short transaction, oldest
@@ -340,10 +340,11 @@ fn prune(args: PruneArgs) -> Result<(), CliError> {
     }
     let verb = if report.dry_run { "would delete" } else { "deleted" };
     println!(
-        "{verb} {} events received before {} ({} processed, {} ignored)",
+        "{verb} {} events received before {} ({} processed, {} stale, {} ignored)",
         report.deleted(),
         report.cutoff,
         report.processed,
+        report.stale,
         report.ignored
     );
     if report.kept_failed + report.kept_received > 0 {

@@ -100,7 +100,7 @@ pub async fn status(url: &str, latest: i64) -> Result<Overview, CliError> {
     overview::overview(&client, latest).await.map_err(|e| CliError::Database(e.to_string()))
 }
 
-/// Deletes old processed and ignored events in batches, with a progress bar.
+/// Deletes old processed, stale and ignored events in batches, with a progress bar.
 pub async fn prune(url: &str, options: &PruneOptions) -> Result<PruneReport, CliError> {
     let client = connect(url).await?;
     // Counting a large table may outlast the functions' statement timeout;
@@ -144,10 +144,10 @@ pub fn render(o: &Overview) -> String {
         line(&mut out, &[name, &c.active.to_string(), &c.placeholder.to_string(), &c.deleted.to_string()], &widths);
     }
     out.push_str("\nEvents by type and status\n");
-    let widths = [34, 10, 8];
-    line(&mut out, &["type", "status", "count"], &widths);
+    let widths = [34, 14, 10, 8];
+    line(&mut out, &["type", "family", "status", "count"], &widths);
     for c in &o.events_by_type_and_status {
-        line(&mut out, &[&c.event_type, &c.status, &c.count.to_string()], &widths);
+        line(&mut out, &[&c.event_type, &c.family, &c.status, &c.count.to_string()], &widths);
     }
     let events = |out: &mut String, title: &str, list: &[overview::EventSummary], with_error: bool| {
         out.push_str(&format!("\n{title}\n"));
@@ -155,10 +155,11 @@ pub fn render(o: &Overview) -> String {
             out.push_str("(none)\n");
             return;
         }
-        let widths = [19, 34, 10, 8, 34];
-        line(out, &["received (UTC)", "type", "status", "attempts", "svix-id"], &widths);
+        let widths = [19, 34, 14, 10, 8, 34];
+        line(out, &["received (UTC)", "type", "family", "status", "attempts", "svix-id"], &widths);
         for e in list {
-            line(out, &[&e.received_at, &e.event_type, &e.status, &e.attempts.to_string(), &e.svix_id], &widths);
+            let attempts = e.attempts.to_string();
+            line(out, &[&e.received_at, &e.event_type, &e.family, &e.status, &attempts, &e.svix_id], &widths);
             if with_error {
                 if let Some(error) = &e.last_error {
                     out.push_str(&format!("    error: {error}\n"));

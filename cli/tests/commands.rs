@@ -30,8 +30,8 @@ async fn status_replay_and_a_missing_url() {
     let client = stack.db.connect().await;
     client
         .execute(
-            "INSERT INTO clerk_webhook_events (svix_id, event_type, clerk_object_id, payload, status, last_error)
-             VALUES ('msg_failed', 'organization.created', 'org_x', $1::text::jsonb, 'failed', 'old bug')",
+            "INSERT INTO clerk_webhook_events (svix_id, family, event_type, clerk_object_id, payload, status, last_error)
+             VALUES ('msg_failed', 'organizations', 'organization.created', 'org_x', $1::text::jsonb, 'failed', 'old bug')",
             &[&sample("organization.created.json").to_string()],
         )
         .await
@@ -119,8 +119,8 @@ async fn prune_deletes_old_processed_and_ignored_events_and_keeps_failed_ones() 
     let client = stack.db.connect().await;
     client
         .batch_execute(
-            "INSERT INTO clerk_webhook_events (svix_id, event_type, payload, status, received_at)
-             SELECT format('msg_%s_%s', s, i), 'user.updated', '{}', s, now() - interval '45 days'
+            "INSERT INTO clerk_webhook_events (svix_id, family, event_type, payload, status, received_at)
+             SELECT format('msg_%s_%s', s, i), 'users', 'user.updated', '{}', s, now() - interval '45 days'
              FROM unnest(ARRAY['processed', 'ignored', 'failed', 'received']) AS s, generate_series(1, 3) AS i",
         )
         .await

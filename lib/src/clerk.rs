@@ -17,8 +17,9 @@ use crate::ids::{ClerkMembershipId, ClerkOrgId, ClerkUserId, InvalidId};
 pub struct Envelope<'a> {
     #[serde(rename = "type")]
     pub event_type: String,
-    /// Event time in ms. Lenient: a missing or non-integer value is `None`.
-    #[serde(default, deserialize_with = "lenient_i64")]
+    /// Event time in ms (a value in seconds, as in Clerk's spec examples,
+    /// is converted). Lenient: a missing or non-integer value is `None`.
+    #[serde(default, deserialize_with = "lenient_ms")]
     pub timestamp: Option<i64>,
     #[serde(default, borrow)]
     pub data: Option<&'a RawValue>,
@@ -60,8 +61,23 @@ fn is_storable_label(text: &str, max_len: usize) -> bool {
     text.len() <= max_len && !text.chars().any(char::is_control)
 }
 
-fn lenient_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-    Ok(serde_json::Value::deserialize(d)?.as_i64())
+fn lenient_ms<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    Ok(serde_json::Value::deserialize(d)?.as_i64().map(to_ms))
+}
+
+/// Below this a time is in seconds: as milliseconds it would fall before
+/// March 1973, long before Clerk; as seconds it reaches past the year 5000.
+const SECONDS_BELOW: i64 = 100_000_000_000;
+
+/// Clerk's deliveries carry milliseconds; its spec examples, and the tools
+/// and mocks built from them, carry seconds. Every time read from a payload
+/// goes through here.
+pub fn to_ms(time: i64) -> i64 {
+    if (0..SECONDS_BELOW).contains(&time) {
+        time * 1000
+    } else {
+        time
+    }
 }
 
 /// Which event types a function applies. Everything else is recorded as
@@ -76,6 +92,30 @@ pub enum Family {
 }
 
 impl Family {
+    /// The name it is recorded under (`clerk_webhook_events.family`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Users => "users",
+            Family::Organizations => "organizations",
+            Family::Memberships => "memberships",
+            Family::All => "all",
+        }
+    }
+
+    /// The family recorded under `name`.
+    pub fn named(name: &str) -> Option<Family> {
+        [Family::Users, Family::Organizations, Family::Memberships, Family::All].into_iter().find(|f| f.name() == name)
+    }
+
+    /// The family whose rules apply `event_type`, if any does.
+    pub fn handling(event_type: &str) -> Option<Family> {
+        kind_of(event_type).map(|(kind, _)| match kind {
+            Kind::User => Family::Users,
+            Kind::Organization => Family::Organizations,
+            Kind::Membership => Family::Memberships,
+        })
+    }
+
     fn handles(self, kind: Kind) -> bool {
         matches!(
             (self, kind),
@@ -165,15 +205,34 @@ pub enum Plan {
     Fail(String),
 }
 
+fn kind_of(event_type: &str) -> Option<(Kind, &str)> {
+    let (kind, action) = match event_type.split_once('.')? {
+        ("user", action) => (Kind::User, action),
+        ("organization", action) => (Kind::Organization, action),
+        ("organizationMembership", action) => (Kind::Membership, action),
+        _ => return None,
+    };
+    matches!(action, "created" | "updated" | "deleted").then_some((kind, action))
+}
+
+/// Under which family a function that handles `receiving` records an event
+/// it planned as `plan`: the family whose rules apply it, or, when it only
+/// ignores it, its own. Svix sends one message, under one svix-id, to every
+/// endpoint subscribed to its type: a function that ignores a message must
+/// never claim it for the family that applies it.
+pub fn recording_family(receiving: Family, event_type: &str, plan: &Plan) -> Family {
+    match plan {
+        Plan::Ignore => receiving,
+        Plan::Apply(_) | Plan::Fail(_) => Family::handling(event_type).unwrap_or(receiving),
+    }
+}
+
 /// Decides what an event means for a function handling `family`.
 pub fn plan(family: Family, envelope: &Envelope<'_>) -> Plan {
-    let (kind, action) = match envelope.event_type.split_once('.') {
-        Some(("user", action)) => (Kind::User, action),
-        Some(("organization", action)) => (Kind::Organization, action),
-        Some(("organizationMembership", action)) => (Kind::Membership, action),
-        _ => return Plan::Ignore,
+    let Some((kind, action)) = kind_of(&envelope.event_type) else {
+        return Plan::Ignore;
     };
-    if !family.handles(kind) || !matches!(action, "created" | "updated" | "deleted") {
+    if !family.handles(kind) {
         return Plan::Ignore;
     }
     let Some(data) = envelope.data else {
@@ -196,8 +255,10 @@ pub fn plan(family: Family, envelope: &Envelope<'_>) -> Plan {
     }
 }
 
-/// Millisecond times PostgreSQL's timestamptz can hold, with room: year 1970 to 9999.
-fn valid_ms(ms: i64, what: &str) -> Result<i64, String> {
+/// A payload time in milliseconds (seconds are converted) that
+/// PostgreSQL's timestamptz can hold, with room: year 1970 to 9999.
+fn valid_ms(time: i64, what: &str) -> Result<i64, String> {
+    let ms = to_ms(time);
     if (0..=253_402_300_799_999).contains(&ms) {
         Ok(ms)
     } else {

@@ -10,6 +10,8 @@ use crate::db::DbError;
 #[derive(Debug, Serialize)]
 pub struct EventCount {
     pub event_type: String,
+    /// The family that recorded them (one message may be recorded by several).
+    pub family: String,
     pub status: String,
     pub count: i64,
 }
@@ -18,6 +20,7 @@ pub struct EventCount {
 pub struct EventSummary {
     pub svix_id: String,
     pub event_type: String,
+    pub family: String,
     pub status: String,
     pub attempts: i32,
     pub received_at: String,
@@ -50,14 +53,15 @@ fn events_query(filter: &str, limit: i64) -> String {
     format!(
         "SELECT svix_id, event_type, status, attempts,
                 to_char(received_at AT TIME ZONE 'UTC', {TIME}), to_char(processed_at AT TIME ZONE 'UTC', {TIME}),
-                last_error
+                last_error, family
          FROM clerk_webhook_events {filter} ORDER BY received_at DESC, id DESC LIMIT {limit}"
     )
 }
 
 /// Everything, in one round trip (the queries are pipelined).
 pub async fn overview(client: &Client, latest: i64) -> Result<Overview, DbError> {
-    let counts = "SELECT event_type, status, count(*) FROM clerk_webhook_events GROUP BY 1, 2 ORDER BY 1, 2";
+    let counts =
+        "SELECT event_type, status, count(*), family FROM clerk_webhook_events GROUP BY 1, 2, 4 ORDER BY 1, 4, 2";
     let latest_sql = events_query("", latest.clamp(1, 1000));
     let failed_sql = events_query("WHERE status = 'failed'", 50);
     let rows = "SELECT 'users', count(*) FILTER (WHERE deleted_at IS NULL AND clerk_updated_ms IS NOT NULL),
@@ -86,13 +90,14 @@ pub async fn overview(client: &Client, latest: i64) -> Result<Overview, DbError>
                 received_at: r.get(4),
                 processed_at: r.get(5),
                 last_error: r.get(6),
+                family: r.get(7),
             })
             .collect()
     };
     let mut overview = Overview {
         events_by_type_and_status: counts
             .iter()
-            .map(|r| EventCount { event_type: r.get(0), status: r.get(1), count: r.get(2) })
+            .map(|r| EventCount { event_type: r.get(0), family: r.get(3), status: r.get(1), count: r.get(2) })
             .collect(),
         latest_events: summaries(latest_rows),
         failed_events: summaries(failed_rows),

@@ -1,6 +1,7 @@
 //! Deletes old webhook events that no longer need keeping (`clerk-sync prune`).
 //!
-//! Only `processed` and `ignored` events received before the cutoff go:
+//! Only finished events (`processed`, `stale`, `ignored`) received before
+//! the cutoff go:
 //! `failed` events wait for a fix and a replay, `received` ones were never
 //! finished, so both are kept whatever their age. Deleting a processed event
 //! is safe for convergence: were Svix to deliver it again, it would be
@@ -44,6 +45,7 @@ pub struct PruneReport {
     /// Events received before this instant were considered (UTC, RFC 3339).
     pub cutoff: String,
     pub processed: u64,
+    pub stale: u64,
     pub ignored: u64,
     /// Older than the cutoff but kept: they still need a replay.
     pub kept_failed: u64,
@@ -54,11 +56,11 @@ pub struct PruneReport {
 
 impl PruneReport {
     pub fn deleted(&self) -> u64 {
-        self.processed + self.ignored
+        self.processed + self.stale + self.ignored
     }
 }
 
-/// Deletes `processed` and `ignored` events received more than
+/// Deletes `processed`, `stale` and `ignored` events received more than
 /// `older_than_days` days ago, in batches of [`DEFAULT_BATCH_SIZE`]; with
 /// `dry_run`, only counts them.
 pub async fn prune(client: &Client, older_than_days: u32, dry_run: bool) -> Result<PruneReport, DbError> {
@@ -83,6 +85,7 @@ pub async fn prune_with(
              SELECT c.cutoff::text,
                     to_char(c.cutoff AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
                     count(*) FILTER (WHERE e.status = 'processed'),
+                    count(*) FILTER (WHERE e.status = 'stale'),
                     count(*) FILTER (WHERE e.status = 'ignored'),
                     count(*) FILTER (WHERE e.status = 'failed'),
                     count(*) FILTER (WHERE e.status = 'received')
@@ -92,35 +95,37 @@ pub async fn prune_with(
         )
         .await?;
     let cutoff: String = row.get(0);
-    let (found_processed, found_ignored) = (count(row.get(2)), count(row.get(3)));
-    let found = found_processed + found_ignored;
-    let mut report = PruneReport {
+    let found = PruneReport {
         dry_run: options.dry_run,
         older_than_days: options.older_than_days,
         cutoff: row.get(1),
-        kept_failed: count(row.get(4)),
-        kept_received: count(row.get(5)),
-        ..PruneReport::default()
+        processed: count(row.get(2)),
+        stale: count(row.get(3)),
+        ignored: count(row.get(4)),
+        kept_failed: count(row.get(5)),
+        kept_received: count(row.get(6)),
+        batches: 0,
     };
     if options.dry_run {
-        report.processed = found_processed;
-        report.ignored = found_ignored;
-        return Ok(report);
+        return Ok(found);
     }
+    let mut report = PruneReport { processed: 0, stale: 0, ignored: 0, ..found.clone() };
+    let found = found.deleted();
     progress(0, found);
 
     let delete = client
         .prepare_typed(
             "WITH batch AS (
                  SELECT id FROM clerk_webhook_events
-                 WHERE received_at < $1::timestamptz AND status IN ('processed', 'ignored')
+                 WHERE received_at < $1::timestamptz AND status IN ('processed', 'stale', 'ignored')
                  ORDER BY received_at
                  LIMIT $2
                  FOR UPDATE SKIP LOCKED),
              deleted AS (
                  DELETE FROM clerk_webhook_events e USING batch WHERE e.id = batch.id
                  RETURNING e.status)
-             SELECT count(*) FILTER (WHERE status = 'processed'), count(*) FILTER (WHERE status = 'ignored')
+             SELECT count(*) FILTER (WHERE status = 'processed'), count(*) FILTER (WHERE status = 'stale'),
+                    count(*) FILTER (WHERE status = 'ignored')
              FROM deleted",
             &[Type::TEXT, Type::INT8],
         )
@@ -129,17 +134,19 @@ pub async fn prune_with(
     loop {
         // One statement: its own transaction, committed before the next batch.
         let row = client.query_one(&delete, &[&cutoff, &batch_size]).await?;
-        let (processed, ignored) = (count(row.get(0)), count(row.get(1)));
-        if processed + ignored == 0 {
+        let (processed, stale, ignored) = (count(row.get(0)), count(row.get(1)), count(row.get(2)));
+        if processed + stale + ignored == 0 {
             break;
         }
         report.processed += processed;
+        report.stale += stale;
         report.ignored += ignored;
         report.batches += 1;
         progress(report.deleted(), found);
     }
     tracing::info!(
         processed = report.processed,
+        stale = report.stale,
         ignored = report.ignored,
         kept_failed = report.kept_failed,
         kept_received = report.kept_received,

@@ -91,7 +91,7 @@ pub async fn replay(
         .prepare_typed_cached(
             "SELECT svix_id, event_type,
                     CASE WHEN jsonb_typeof(payload) = 'string' THEN payload #>> '{}' ELSE payload::text END,
-                    received_at::text, id
+                    received_at::text, id, family
              FROM clerk_webhook_events
              WHERE status = ANY($1) AND ($2::text IS NULL OR received_at >= $2::timestamptz)
                AND ($3::text IS NULL OR event_type = $3)
@@ -113,7 +113,7 @@ pub async fn replay(
         }
         for row in &rows {
             let (svix_id, event_type, payload): (String, String, String) = (row.get(0), row.get(1), row.get(2));
-            let outcome = replay_one(client, &svix_id, &event_type, &payload).await?;
+            let outcome = replay_one(client, &svix_id, row.get(5), &event_type, &payload).await?;
             summary.count(&outcome);
             progress(&svix_id, &outcome);
         }
@@ -125,18 +125,27 @@ pub async fn replay(
     Ok(summary)
 }
 
-async fn replay_one(client: &Client, svix_id: &str, event_type: &str, payload: &str) -> Result<Outcome, DbError> {
+async fn replay_one(
+    client: &Client,
+    svix_id: &str,
+    family: &str,
+    event_type: &str,
+    payload: &str,
+) -> Result<Outcome, DbError> {
     // Stored ids came from verified deliveries; one that no longer parses
-    // cannot be claimed by the statements either.
-    let Ok(svix_id) = SvixId::parse(svix_id) else {
+    // cannot be claimed by the statements either. Neither can a row of a
+    // family this build does not know.
+    let (Ok(svix_id), Some(family)) = (SvixId::parse(svix_id), Family::named(family)) else {
         return Ok(Outcome::Duplicate);
     };
+    // The row's own family applies it: a row it only ignored stays ignored.
     let (plan, object_id, timestamp) = match Envelope::parse(payload.as_bytes()) {
-        Ok(envelope) => (clerk::plan(Family::All, &envelope), envelope.object_id(), envelope.timestamp),
+        Ok(envelope) => (clerk::plan(family, &envelope), envelope.object_id(), envelope.timestamp),
         Err(reason) => (Plan::Fail(reason.to_string()), None, None),
     };
     let event = EventRecord {
         svix_id: &svix_id,
+        family,
         event_type,
         object_id: object_id.as_deref(),
         event_timestamp: timestamp,

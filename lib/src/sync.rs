@@ -1,10 +1,11 @@
 //! Records an event and applies it, in one transaction and (in steady
 //! state) one round trip.
 //!
-//! Each upsert is a single statement: a CTE records the event
-//! (`INSERT … ON CONFLICT (svix_id) DO NOTHING`) and the effect runs only
-//! when that insert produced a row, so a redelivery changes nothing. A
-//! single statement is its own transaction: one commit per event.
+//! Each upsert is a single statement: the effect runs only while the event
+//! is not yet recorded for its family, then a CTE records it (`INSERT … ON
+//! CONFLICT (svix_id, family) DO NOTHING`) as `processed`, or `stale` when
+//! the effect changed nothing. A redelivery changes nothing. A single
+//! statement is its own transaction: one commit per event.
 //!
 //! Convergence comes from clocks kept on each row, not from arrival order:
 //! - users and organizations apply `data.updated_at` only when newer;
@@ -12,7 +13,8 @@
 //!   scrubbed of personal data and stays so, a deleted organization keeps
 //!   (and still converges) its name, slug and image;
 //! - a membership applies its own clock (`updated_at`, or the envelope
-//!   timestamp of a removal; removal wins a tie), and its effective end is
+//!   timestamp of a removal; removal wins a tie), a removed membership id
+//!   is never reactivated (only a new id is), and its effective end is
 //!   the earliest of its own removal and its user's or organization's
 //!   deletion, so it is the same whichever arrives first;
 //! - placeholder users (made from `public_user_data`) have their own clock
@@ -28,7 +30,7 @@ use deadpool_postgres::Client;
 use tokio_postgres::{types::Type, Row, Statement};
 
 use crate::{
-    clerk::{Change, MembershipRecord, OrgRecord, Plan, UserRecord},
+    clerk::{Change, Family, MembershipRecord, OrgRecord, Plan, UserRecord},
     db::DbError,
     ids::SvixId,
 };
@@ -38,7 +40,7 @@ use crate::{
 pub enum Outcome {
     /// Recorded and applied.
     Processed,
-    /// This `svix-id` was recorded before: nothing changed.
+    /// This `svix-id` was recorded before for this family: nothing changed.
     Duplicate,
     /// Recorded as `ignored`: not a type this function syncs.
     Ignored,
@@ -64,6 +66,9 @@ impl Outcome {
 #[derive(Debug, Clone, Copy)]
 pub struct EventRecord<'a> {
     pub svix_id: &'a SvixId,
+    /// Which family recorded it: with `svix_id`, the idempotency key
+    /// (see [`crate::clerk::recording_family`]).
+    pub family: Family,
     pub event_type: &'a str,
     pub object_id: Option<&'a str>,
     pub event_timestamp: Option<i64>,
@@ -71,33 +76,44 @@ pub struct EventRecord<'a> {
     pub payload: &'a str,
 }
 
-/// Parameters `$1`–`$7` of every recording statement.
-const RECORD_TYPES: [Type; 7] = [Type::TEXT, Type::TEXT, Type::TEXT, Type::INT8, Type::TEXT, Type::TEXT, Type::TEXT];
+/// Parameters `$1`–`$8` of every recording statement: the event row.
+const RECORD_TYPES: [Type; 8] =
+    [Type::TEXT, Type::TEXT, Type::TEXT, Type::INT8, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT];
 
-/// Records the event with a status; yields one row when it was new.
-const RECORD: &str = "INSERT INTO clerk_webhook_events
-        (svix_id, event_type, clerk_object_id, event_timestamp, payload, status, last_error, processed_at)
-    VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, now())
-    ON CONFLICT (svix_id) DO NOTHING
-    RETURNING id";
-
-/// Like `RECORD`, for a body PostgreSQL refuses as jsonb (e.g. a `\u0000`
-/// escape): the raw text is kept as a JSON string so nothing is lost.
-const RECORD_AS_TEXT: &str = "INSERT INTO clerk_webhook_events
-        (svix_id, event_type, clerk_object_id, event_timestamp, payload, status, last_error, processed_at)
-    VALUES ($1, $2, $3, $4, to_jsonb($5), $6, $7, now())
-    ON CONFLICT (svix_id) DO NOTHING
-    RETURNING id";
+/// Records the event with `status`; yields one row when it was new for its
+/// family. `payload` is how `$5` becomes jsonb.
+fn insert_event(status: &str, payload: &str) -> String {
+    format!(
+        "INSERT INTO clerk_webhook_events
+            (svix_id, family, event_type, clerk_object_id, event_timestamp, payload, status, last_error, processed_at)
+        VALUES ($1, $8, $2, $3, $4, {payload}, {status}, $7, now())
+        ON CONFLICT (svix_id, family) DO NOTHING
+        RETURNING id"
+    )
+}
 
 /// Replays a stored event: claims it if it still needs processing (so a
 /// replay racing another changes nothing twice) and counts the attempt.
-/// Takes the same parameters as `RECORD`; the payload stays as stored.
-const REPLAY: &str = "UPDATE clerk_webhook_events
-    SET status = $6, last_error = $7, attempts = attempts + 1, processed_at = now()
-    WHERE svix_id = $1 AND status IN ('received', 'failed')
-    RETURNING id";
+/// Takes the same parameters as a delivery; the payload stays as stored.
+fn update_event(status: &str) -> String {
+    format!(
+        "UPDATE clerk_webhook_events
+        SET status = {status}, last_error = $7, attempts = attempts + 1, processed_at = now()
+        WHERE svix_id = $1 AND family = $8 AND status IN ('received', 'failed')
+        RETURNING id"
+    )
+}
+
+/// `$6` when the effect changed something, `stale` when it changed nothing.
+const STATUS_AFTER_EFFECT: &str = "CASE WHEN EXISTS (SELECT FROM applied) THEN $6 ELSE 'stale' END";
 
 /// Every statement, built once for one way of claiming the event row.
+///
+/// An effect runs only while its event is unclaimed (`fresh`) and the event
+/// row is written after it, so that it can say `stale` when the effect
+/// changed nothing. Two deliveries of one message racing may both run the
+/// effect: the rules make the second a no-op, and the event row's unique
+/// key lets only one of them claim it.
 struct Statements {
     record_only: String,
     record_only_as_text: String,
@@ -109,18 +125,19 @@ struct Statements {
 }
 
 impl Statements {
-    fn with_head(head: &str, head_as_text: &str) -> Self {
+    fn new(fresh: &str, claim: fn(&str) -> String, claim_as_text: fn(&str) -> String) -> Self {
+        let claim_after_effect = claim(STATUS_AFTER_EFFECT);
         let with_effect = |effect: &str| {
             format!(
-                "WITH ev AS ({head}), {effect}
+                "WITH fresh AS ({fresh}), {effect}, ev AS ({claim_after_effect})
                  SELECT (SELECT count(*) FROM ev) AS recorded, (SELECT count(*) FROM applied) AS applied"
             )
         };
         let record_only =
-            |head: &str| format!("WITH ev AS ({head}) SELECT count(*) AS recorded, 0::bigint AS applied FROM ev");
+            |claim: String| format!("WITH ev AS ({claim}) SELECT count(*) AS recorded, 0::bigint AS applied FROM ev");
         Self {
-            record_only: record_only(head),
-            record_only_as_text: record_only(head_as_text),
+            record_only: record_only(claim("$6")),
+            record_only_as_text: record_only(claim_as_text("$6")),
             upsert_user: with_effect(UPSERT_USER_EFFECT),
             delete_user: with_effect(DELETE_USER_EFFECT),
             upsert_org: with_effect(UPSERT_ORG_EFFECT),
@@ -130,15 +147,29 @@ impl Statements {
     }
 }
 
-/// New deliveries: insert the event row, `ON CONFLICT (svix_id) DO NOTHING`.
-static RECORDING: LazyLock<Statements> = LazyLock::new(|| Statements::with_head(RECORD, RECORD_AS_TEXT));
-/// Replays of stored events: update the row that is still failed or received.
-static REPLAYING: LazyLock<Statements> = LazyLock::new(|| Statements::with_head(REPLAY, REPLAY));
+/// New deliveries: the event row is inserted, once per message and family.
+static RECORDING: LazyLock<Statements> = LazyLock::new(|| {
+    Statements::new(
+        "SELECT WHERE NOT EXISTS (SELECT FROM clerk_webhook_events WHERE svix_id = $1 AND family = $8)",
+        |status| insert_event(status, "$5::jsonb"),
+        // A body PostgreSQL refuses as jsonb (e.g. a `\u0000` escape): the
+        // raw text is kept as a JSON string so nothing is lost.
+        |status| insert_event(status, "to_jsonb($5)"),
+    )
+});
+/// Replays of stored events: the row still failed or received is updated.
+static REPLAYING: LazyLock<Statements> = LazyLock::new(|| {
+    Statements::new(
+        "SELECT FROM clerk_webhook_events WHERE svix_id = $1 AND family = $8 AND status IN ('received', 'failed')",
+        update_event,
+        update_event,
+    )
+});
 
-// $8 clerk_user_id, $9 email, $10 first_name, $11 last_name, $12 image_url, $13 updated_ms
+// $9 clerk_user_id, $10 email, $11 first_name, $12 last_name, $13 image_url, $14 updated_ms
 const UPSERT_USER_EFFECT: &str = "applied AS (
             INSERT INTO users AS u (clerk_user_id, email, first_name, last_name, image_url, clerk_updated_ms)
-            SELECT $8, $9, $10, $11, $12, $13 FROM ev
+            SELECT $9, $10, $11, $12, $13, $14 FROM fresh
             ON CONFLICT (clerk_user_id) DO UPDATE SET
                 email = EXCLUDED.email, first_name = EXCLUDED.first_name, last_name = EXCLUDED.last_name,
                 image_url = EXCLUDED.image_url, clerk_updated_ms = EXCLUDED.clerk_updated_ms, updated_at = now()
@@ -147,11 +178,11 @@ const UPSERT_USER_EFFECT: &str = "applied AS (
             RETURNING 1)";
 const UPSERT_USER_TYPES: [Type; 6] = [Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::INT8];
 
-// $8 clerk_user_id, $9 deleted_ms. Deletion is final and scrubs personal data;
+// $9 clerk_user_id, $10 deleted_ms. Deletion is final and scrubs personal data;
 // the row stays for the foreign keys. The earliest delete time wins.
 const DELETE_USER_EFFECT: &str = "applied AS (
             INSERT INTO users AS u (clerk_user_id, deleted_at)
-            SELECT $8, to_timestamp($9 / 1000.0) FROM ev
+            SELECT $9, to_timestamp($10 / 1000.0) FROM fresh
             ON CONFLICT (clerk_user_id) DO UPDATE SET
                 email = NULL, first_name = NULL, last_name = NULL, image_url = NULL,
                 deleted_at = EXCLUDED.deleted_at, updated_at = now()
@@ -166,14 +197,14 @@ const END_USER_MEMBERSHIPS: &str = "UPDATE user_organizations AS m
     WHERE u.clerk_user_id = $1 AND m.user_id = u.id AND u.deleted_at IS NOT NULL
       AND (m.deleted_at IS NULL OR m.deleted_at > u.deleted_at)";
 
-// $8 clerk_org_id, $9 name, $10 slug, $11 image_url, $12 updated_ms.
+// $9 clerk_org_id, $10 name, $11 slug, $12 image_url, $13 updated_ms.
 // A full organization event wins a tie with the reduced nested copy. A
 // deleted organization keeps its name for history, so newer data still
 // lands on it (whatever the order the delete arrived in), but deleted_at is
 // never cleared: it stays deleted.
 const UPSERT_ORG_EFFECT: &str = "applied AS (
             INSERT INTO organization AS o (clerk_org_id, name, slug, image_url, clerk_updated_ms)
-            SELECT $8, $9, $10, $11, $12 FROM ev
+            SELECT $9, $10, $11, $12, $13 FROM fresh
             ON CONFLICT (clerk_org_id) DO UPDATE SET
                 name = EXCLUDED.name, slug = EXCLUDED.slug, image_url = EXCLUDED.image_url,
                 clerk_updated_ms = EXCLUDED.clerk_updated_ms, updated_at = now()
@@ -181,10 +212,10 @@ const UPSERT_ORG_EFFECT: &str = "applied AS (
             RETURNING 1)";
 const UPSERT_ORG_TYPES: [Type; 5] = [Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::INT8];
 
-// $8 clerk_org_id, $9 deleted_ms. Organizations keep their name and slug.
+// $9 clerk_org_id, $10 deleted_ms. Organizations keep their name and slug.
 const DELETE_ORG_EFFECT: &str = "applied AS (
             INSERT INTO organization AS o (clerk_org_id, deleted_at)
-            SELECT $8, to_timestamp($9 / 1000.0) FROM ev
+            SELECT $9, to_timestamp($10 / 1000.0) FROM fresh
             ON CONFLICT (clerk_org_id) DO UPDATE SET deleted_at = EXCLUDED.deleted_at, updated_at = now()
             WHERE o.deleted_at IS NULL OR o.deleted_at > EXCLUDED.deleted_at
             RETURNING 1)";
@@ -196,9 +227,14 @@ const END_ORG_MEMBERSHIPS: &str = "UPDATE user_organizations AS m
     WHERE o.clerk_org_id = $1 AND m.organization_id = o.id AND o.deleted_at IS NOT NULL
       AND (m.deleted_at IS NULL OR m.deleted_at > o.deleted_at)";
 
-// $8 user id, $9-$12 placeholder first/last/image/email,
-// $13 org id, $14-$16 name/slug/image, $17 org updated_ms,
-// $18 membership id, $19 role, $20 membership clock, $21 removed.
+// $9 user id, $10-$13 placeholder first/last/image/email,
+// $14 org id, $15-$17 name/slug/image, $18 org updated_ms,
+// $19 membership id, $20 role, $21 membership clock, $22 removed.
+//
+// The pair's row keeps what it has seen of each membership id
+// (`membership_history`, see migration 0004): a removal is final for its
+// id, so a late update of a removed membership never brings it back, and
+// only another membership id (Clerk's re-add) can.
 //
 // The user and organization upserts always take the row lock (DO UPDATE
 // without WHERE) and return the row as committed last, deletion included.
@@ -206,7 +242,7 @@ fn membership_effect() -> String {
     String::from(
         "member AS (
             INSERT INTO users AS u (clerk_user_id, first_name, last_name, image_url, email, placeholder_updated_ms)
-            SELECT $8, $9, $10, $11, $12, $20 FROM ev
+            SELECT $9, $10, $11, $12, $13, $21 FROM fresh
             ON CONFLICT (clerk_user_id) DO UPDATE SET
                 first_name = CASE WHEN FILL_PLACEHOLDER THEN EXCLUDED.first_name ELSE u.first_name END,
                 last_name = CASE WHEN FILL_PLACEHOLDER THEN EXCLUDED.last_name ELSE u.last_name END,
@@ -218,7 +254,7 @@ fn membership_effect() -> String {
             RETURNING u.id, u.deleted_at),
         org AS (
             INSERT INTO organization AS o (clerk_org_id, name, slug, image_url, clerk_updated_ms)
-            SELECT $13, $14, $15, $16, $17 FROM ev
+            SELECT $14, $15, $16, $17, $18 FROM fresh
             ON CONFLICT (clerk_org_id) DO UPDATE SET
                 name = CASE WHEN NESTED_IS_NEWER THEN EXCLUDED.name ELSE o.name END,
                 slug = CASE WHEN NESTED_IS_NEWER THEN EXCLUDED.slug ELSE o.slug END,
@@ -228,23 +264,38 @@ fn membership_effect() -> String {
             RETURNING o.id, o.deleted_at),
         incoming AS (
             SELECT member.id AS user_id, org.id AS organization_id,
-                   CASE WHEN $21 THEN to_timestamp($20 / 1000.0) END AS removed_at,
+                   CASE WHEN $22 THEN to_timestamp($21 / 1000.0) END AS removed_at,
                    member.deleted_at AS user_deleted_at, org.deleted_at AS org_deleted_at
             FROM member, org),
-        applied AS (
+        merged AS (
             INSERT INTO user_organizations AS m
-                (user_id, organization_id, role, clerk_membership_id, clerk_updated_ms, removed_at, deleted_at)
-            SELECT user_id, organization_id, $19, $18, $20, removed_at,
-                   LEAST(removed_at, user_deleted_at, org_deleted_at)
+                (user_id, organization_id, role, clerk_membership_id, clerk_updated_ms, removed_at, deleted_at,
+                 membership_history)
+            SELECT user_id, organization_id, $20, $19, $21, removed_at,
+                   LEAST(removed_at, user_deleted_at, org_deleted_at),
+                   clerk_sync_membership_merge('{}', $19, $21, $20, $22)
             FROM incoming
             ON CONFLICT (user_id, organization_id) DO UPDATE SET
-                role = EXCLUDED.role, clerk_membership_id = EXCLUDED.clerk_membership_id,
-                clerk_updated_ms = EXCLUDED.clerk_updated_ms, removed_at = EXCLUDED.removed_at,
-                deleted_at = EXCLUDED.deleted_at, updated_at = now()
-            WHERE m.clerk_updated_ms < EXCLUDED.clerk_updated_ms
-               OR (m.clerk_updated_ms = EXCLUDED.clerk_updated_ms
-                   AND EXCLUDED.removed_at IS NOT NULL AND m.removed_at IS NULL)
-            RETURNING 1)",
+                (membership_history, clerk_membership_id, clerk_updated_ms, role, removed_at, deleted_at, updated_at) = (
+                    SELECT h.history, c.membership_id, c.clock_ms, c.member_role, r.removed_at, r.deleted_at,
+                           CASE WHEN (c.membership_id, c.clock_ms, c.member_role, r.removed_at, r.deleted_at)
+                                     IS NOT DISTINCT FROM
+                                     (m.clerk_membership_id, m.clerk_updated_ms, m.role, m.removed_at, m.deleted_at)
+                                THEN m.updated_at ELSE now() END
+                    FROM (SELECT clerk_sync_membership_merge(m.membership_history, $19, $21, $20, $22) AS history) AS h,
+                         LATERAL clerk_sync_membership_current(h.history) AS c,
+                         LATERAL (SELECT CASE WHEN c.removed THEN to_timestamp(c.clock_ms / 1000.0) END AS removed_at) AS e,
+                         LATERAL (SELECT e.removed_at, LEAST(e.removed_at, i.user_deleted_at, i.org_deleted_at) AS deleted_at
+                                  FROM incoming AS i) AS r)
+            -- The row is written only when the event adds to what is known
+            -- of the pair's memberships.
+            WHERE m.membership_history
+                  IS DISTINCT FROM clerk_sync_membership_merge(m.membership_history, $19, $21, $20, $22)
+            -- updated_at moves only when what the row shows changed.
+            RETURNING m.updated_at = now() AS changed),
+        -- Applied when what the row shows changed; an event that only adds
+        -- to the history (a removal of an id already superseded) is stale.
+        applied AS (SELECT FROM merged WHERE changed)",
     )
     // A placeholder fills a user row only while no real user event has
     // arrived, and only with newer membership data.
@@ -329,7 +380,7 @@ async fn deliver_once(
         Plan::Ignore => ("ignored", None),
         Plan::Fail(reason) => ("failed", Some(reason.as_str())),
     };
-    let record: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
+    let record: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [
         &event.svix_id.as_str(),
         &event.event_type,
         &event.object_id,
@@ -337,6 +388,7 @@ async fn deliver_once(
         &event.payload,
         &status,
         &error,
+        &event.family.name(),
     ];
     let change = match plan {
         Plan::Apply(change) => change,

@@ -259,6 +259,7 @@ async fn intake<B: AsRef<[u8]>>(
     let object_id = envelope.object_id();
     let event = EventRecord {
         svix_id: &svix_id,
+        family: clerk::recording_family(state.family, &envelope.event_type, &plan),
         event_type: &envelope.event_type,
         object_id: object_id.as_deref(),
         event_timestamp: envelope.timestamp,

@@ -9,12 +9,17 @@ pub fn sample(name: &str) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
+/// The epoch of the builders' clocks: tests give times as small offsets in
+/// milliseconds, and payloads carry `T0 + offset`, as real deliveries carry
+/// milliseconds since 1970 (a small value would be read as seconds).
+pub const T0: i64 = 1_700_000_000_000;
+
 fn envelope(event_type: &str, timestamp: i64, data: Value) -> Value {
     json!({
         "data": data,
         "event_attributes": {"http_request": {"client_ip": "203.0.113.7", "user_agent": "Mozilla/5.0"}},
         "object": "event",
-        "timestamp": timestamp,
+        "timestamp": T0 + timestamp,
         "type": event_type
     })
 }
@@ -50,7 +55,7 @@ pub fn user(
             "public_metadata": {}, "private_metadata": {}, "unsafe_metadata": {},
             "password_enabled": true, "two_factor_enabled": false, "banned": false, "locked": false,
             "last_sign_in_at": null, "last_active_at": null,
-            "created_at": 1_700_000_000_000_i64, "updated_at": updated_ms
+            "created_at": T0, "updated_at": T0 + updated_ms
         }),
     )
 }
@@ -72,7 +77,7 @@ fn organization_data(id: &str, name: &str, updated_ms: i64, reduced: bool) -> Va
         "image_url": format!("https://img.clerk.com/{id}"), "logo_url": null, "has_image": false,
         "max_allowed_memberships": 5, "admin_delete_enabled": true, "members_count": 1,
         "pending_invitations_count": 0, "public_metadata": {},
-        "created_at": 1_700_000_000_000_i64, "updated_at": updated_ms
+        "created_at": T0, "updated_at": T0 + updated_ms
     });
     if !reduced {
         data["private_metadata"] = json!({});
@@ -120,7 +125,7 @@ pub fn membership(m: &Membership<'_>) -> Value {
             "id": m.id, "object": "organization_membership", "role": m.role,
             "role_name": if m.role == "org:admin" { "Admin" } else { "Member" },
             "permissions": ["org:sys_profile:read"], "public_metadata": {},
-            "created_at": 1_700_000_000_000_i64, "updated_at": m.updated_ms,
+            "created_at": T0, "updated_at": T0 + m.updated_ms,
             "organization": organization_data(m.org_id, m.org_name, m.org_updated_ms, true),
             "public_user_data": {
                 "user_id": m.user_id, "first_name": m.first_name, "last_name": "Member",

@@ -267,6 +267,8 @@ pub struct TestStack {
     pub users: WebhookState,
     pub organizations: WebhookState,
     pub memberships: WebhookState,
+    /// The local stack's catch-all route (every family).
+    pub catch_all: WebhookState,
 }
 
 impl TestStack {
@@ -279,6 +281,7 @@ impl TestStack {
             users: webhook_state(Family::Users, &db.url, vec![]),
             organizations: webhook_state(Family::Organizations, &db.url, vec![]),
             memberships: webhook_state(Family::Memberships, &db.url, vec![]),
+            catch_all: webhook_state(Family::All, &db.url, vec![]),
             db,
         }
     }
@@ -324,9 +327,12 @@ impl TestStack {
                 "SELECT u.clerk_user_id, o.clerk_org_id, m.role, m.clerk_membership_id, m.deleted_at
                  FROM user_organizations m JOIN users u ON u.id = m.user_id
                  JOIN organization o ON o.id = m.organization_id ORDER BY 1, 2").await,
+            // `processed` and `stale` differ only by arrival order: an event
+            // is stale when a newer one arrived first.
             "events": self.db.rows(
-                "SELECT svix_id, event_type, clerk_object_id, status, last_error
-                 FROM clerk_webhook_events ORDER BY svix_id").await,
+                "SELECT svix_id, family, event_type, clerk_object_id,
+                        CASE WHEN status = 'stale' THEN 'processed' ELSE status END AS status, last_error
+                 FROM clerk_webhook_events ORDER BY svix_id, family").await,
         })
     }
 }
@@ -337,6 +343,17 @@ impl TestStack {
         let answer = self.deliver_raw(&self.users, svix_id, &payload.to_string()).await;
         assert_eq!(answer.status, 200, "{answer:?}");
         answer.body
+    }
+
+    /// The webhook functions: the three deployed ones, then the catch-all.
+    pub fn functions(&self) -> [&WebhookState; 4] {
+        [&self.users, &self.organizations, &self.memberships, &self.catch_all]
+    }
+
+    /// Signs and delivers `payload` to one function, as an endpoint
+    /// subscribed to its type would receive it.
+    pub async fn deliver_to(&self, state: &WebhookState, svix_id: &str, payload: &Value) -> Answer {
+        self.deliver_raw(state, svix_id, &payload.to_string()).await
     }
 
     /// Signs and delivers exact body text to one function.

@@ -211,9 +211,13 @@ pub async fn load(state: &ApiState, session: &Session, page: i64, per_page: i64)
             objects.push(m);
         }
     }
+    // One row per message: a message several functions received is shown
+    // as the family that applied it recorded it, not as the others ignored it.
     let events_sql = format!(
         "SELECT svix_id, event_type, status, {received} AS received_at, {processed} AS processed_at, last_error
-         FROM clerk_webhook_events WHERE clerk_object_id = ANY($1)
+         FROM (SELECT DISTINCT ON (svix_id) *
+               FROM clerk_webhook_events WHERE clerk_object_id = ANY($1)
+               ORDER BY svix_id, status = 'ignored', received_at) AS e
          ORDER BY received_at DESC, id DESC LIMIT $2 OFFSET $3",
         received = time("received_at"),
         processed = time("processed_at"),
@@ -372,6 +376,7 @@ pub fn render_html(s: &SyncStatus) -> String {
     for e in &s.events.items {
         let class = match e.status.as_str() {
             "processed" => "ok",
+            "stale" => "warn",
             "failed" => "bad",
             _ => "none",
         };

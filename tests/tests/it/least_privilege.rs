@@ -147,8 +147,8 @@ async fn every_function_runs_under_the_least_privilege_role_which_cannot_change_
     // clerk-replay: an event an older build failed on, now understood.
     owner
         .execute(
-            "INSERT INTO clerk_webhook_events (svix_id, event_type, clerk_object_id, payload, status, last_error)
-             VALUES ('msg_old', 'organization.created', 'org_old', $1::text::jsonb, 'failed', 'older build')",
+            "INSERT INTO clerk_webhook_events (svix_id, family, event_type, clerk_object_id, payload, status, last_error)
+             VALUES ('msg_old', 'organizations', 'organization.created', 'org_old', $1::text::jsonb, 'failed', 'older build')",
             &[&organization("organization.created", "org_old", "Old", 100).to_string()],
         )
         .await

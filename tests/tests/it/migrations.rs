@@ -71,3 +71,89 @@ async fn a_changed_or_missing_applied_file_stops_the_run() {
     assert!(db.rows("SELECT 1 FROM pg_tables WHERE tablename = 'half_done'").await.is_empty());
     assert!(db.rows("SELECT 1 FROM clerk_sync_migrations WHERE version = 9000").await.is_empty());
 }
+
+/// Rows an older build left keep their meaning under 0004: one message was
+/// claimed once for all functions, and `ignored` by the wrong function meant
+/// the family that should have applied it never did.
+#[tokio::test]
+async fn migration_0004_keeps_what_older_rows_meant_and_hands_lost_messages_to_replay() {
+    let db = TestDb::create_empty().await;
+    let mut client = db.connect().await;
+    let before: &'static [Migration] = &MIGRATIONS[..3];
+    assert_eq!(before.last().map(|m| m.version), Some(3));
+    migrate::run_set(&mut client, before).await.unwrap();
+    let org = clerk_sync_tests::clerk::organization("organization.created", "org_lost", "Lost", 100).to_string();
+    client
+        .execute(
+            "INSERT INTO clerk_webhook_events (svix_id, event_type, clerk_object_id, payload, status, last_error)
+             VALUES ('msg_applied', 'user.created', 'user_a', '{}', 'processed', NULL),
+                    ('msg_lost', 'organization.created', 'org_lost', $1::text::jsonb, 'ignored', NULL),
+                    ('msg_session', 'session.created', 'sess_a', '{}', 'ignored', NULL),
+                    ('msg_failed', 'organizationMembership.created', 'orgmem_a', '{}', 'failed', 'old bug')",
+            &[&org],
+        )
+        .await
+        .unwrap();
+    migrate::run(&mut client).await.unwrap();
+    let rows = db.rows("SELECT svix_id, family, status FROM clerk_webhook_events ORDER BY svix_id").await;
+    assert_eq!(
+        rows,
+        [
+            serde_json::json!({"svix_id": "msg_applied", "family": "users", "status": "processed"}),
+            serde_json::json!({"svix_id": "msg_failed", "family": "memberships", "status": "failed"}),
+            serde_json::json!({"svix_id": "msg_lost", "family": "organizations", "status": "received"}),
+            serde_json::json!({"svix_id": "msg_session", "family": "unknown", "status": "ignored"}),
+        ]
+    );
+    // The message the wrong function claimed is applied by a replay.
+    let pool = clerk_sync_tests::pool(&db.url, 1);
+    let pooled = pool.get().await.unwrap();
+    let filter = clerk_sync::replay::ReplayFilter { statuses: vec!["received".into()], ..Default::default() };
+    let summary = clerk_sync::replay::replay(&pooled, &filter, |_, _| {}).await.unwrap();
+    assert_eq!(summary.processed, 1, "{summary:?}");
+    assert_eq!(db.rows("SELECT name FROM organization").await, [serde_json::json!({"name": "Lost"})]);
+    // A redelivery to the organizations function is now a duplicate, and a
+    // new message may be recorded by several families.
+    let stack = clerk_sync_tests::TestStack::over(TestDb { name: db.name.clone(), url: db.url.clone() });
+    let payload: serde_json::Value = serde_json::from_str(&org).unwrap();
+    stack.expect("msg_lost", &payload, "duplicate").await;
+    assert_eq!(stack.users_deliver("msg_lost", &payload).await["status"], "ignored");
+}
+
+#[tokio::test]
+async fn existing_memberships_keep_their_state_under_0004() {
+    let db = TestDb::create_empty().await;
+    let mut client = db.connect().await;
+    migrate::run_set(&mut client, &MIGRATIONS[..3]).await.unwrap();
+    client
+        .batch_execute(
+            "INSERT INTO users (clerk_user_id, clerk_updated_ms) VALUES ('user_ada', 1);
+             INSERT INTO organization (clerk_org_id, clerk_updated_ms) VALUES ('org_acme', 1);
+             INSERT INTO user_organizations (user_id, organization_id, role, clerk_membership_id, clerk_updated_ms,
+                                             removed_at, deleted_at)
+             SELECT u.id, o.id, 'org:admin', 'orgmem_1', 1700000000300,
+                    to_timestamp(1700000000.3), to_timestamp(1700000000.3)
+             FROM users u, organization o",
+        )
+        .await
+        .unwrap();
+    migrate::run(&mut client).await.unwrap();
+    // The removed membership stays removed: a late update of its id is stale.
+    let stack = clerk_sync_tests::TestStack::over(TestDb { name: db.name.clone(), url: db.url.clone() });
+    let late = clerk_sync_tests::clerk::membership(&clerk_sync_tests::clerk::Membership {
+        event_type: "organizationMembership.updated",
+        id: "orgmem_1",
+        org_id: "org_acme",
+        org_name: "Acme",
+        org_updated_ms: 1,
+        user_id: "user_ada",
+        first_name: "Ada",
+        identifier: "ada@example.com",
+        role: "org:member",
+        updated_ms: 900,
+        timestamp: 905,
+    });
+    stack.expect("msg_late", &late, "stale").await;
+    let rows = db.rows("SELECT role, deleted_at IS NOT NULL AS ended FROM user_organizations").await;
+    assert_eq!(rows, [serde_json::json!({"role": "org:admin", "ended": true})]);
+}

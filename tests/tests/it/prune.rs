@@ -10,8 +10,8 @@ use serde_json::json;
 async fn backdate(client: &tokio_postgres::Client, status: &str, days: i32, n: i32) {
     client
         .execute(
-            "INSERT INTO clerk_webhook_events (svix_id, event_type, payload, status, received_at, last_error)
-             SELECT format('msg_%s_%s_%s', $1::text, $2::int, i), 'user.updated', '{}'::jsonb, $1::text,
+            "INSERT INTO clerk_webhook_events (svix_id, family, event_type, payload, status, received_at, last_error)
+             SELECT format('msg_%s_%s_%s', $1::text, $2::int, i), 'users', 'user.updated', '{}'::jsonb, $1::text,
                     now() - make_interval(days => $2::int) - i * interval '1 second',
                     CASE WHEN $1::text = 'failed' THEN 'old bug' END
              FROM generate_series(1, $3::int) AS i",

@@ -10,14 +10,19 @@ use clerk_sync_tests::{
 };
 use serde_json::json;
 
+/// The family a stored event of `payload`'s type is recorded under.
+fn family_of(payload: &serde_json::Value) -> &'static str {
+    clerk_sync::Family::handling(payload["type"].as_str().unwrap_or_default()).map_or("users", |f| f.name())
+}
+
 /// Stores an event as an older build would have left it: failed.
 async fn store_failed(stack: &TestStack, svix_id: &str, payload: &serde_json::Value) {
     let client = stack.db.connect().await;
     client
         .execute(
-            "INSERT INTO clerk_webhook_events (svix_id, event_type, clerk_object_id, payload, status, last_error)
-             VALUES ($1, $2, $3, $4::text::jsonb, 'failed', 'older build could not read it')",
-            &[&svix_id, &payload["type"].as_str().unwrap(), &payload["data"]["id"].as_str(), &payload.to_string()],
+            "INSERT INTO clerk_webhook_events (svix_id, family, event_type, clerk_object_id, payload, status, last_error)
+             VALUES ($1, $2, $3, $4, $5::text::jsonb, 'failed', 'older build could not read it')",
+            &[&svix_id, &family_of(payload), &payload["type"].as_str().unwrap(), &payload["data"]["id"].as_str(), &payload.to_string()],
         )
         .await
         .unwrap();

@@ -2,7 +2,7 @@
 
 use clerk_sync_tests::{
     clerk::{
-        email, membership, organization, organization_deleted, sample, simple_user, user, user_deleted, Membership,
+        email, membership, organization, organization_deleted, sample, simple_user, user, user_deleted, Membership, T0,
     },
     TestStack,
 };
@@ -115,10 +115,10 @@ async fn a_delete_is_final_and_scrubs_personal_data() {
     // A late update, even one newer than the delete, never brings it back.
     stack.expect("msg_u", &simple_user("user.updated", "user_x", 120, "Late", "x@example.com"), "stale").await;
     stack.expect("msg_u2", &simple_user("user.updated", "user_x", 999, "Later", "x@example.com"), "stale").await;
-    let row = one(&stack, "SELECT email, first_name, last_name, image_url, extract(epoch FROM deleted_at) * 1000 AS deleted_ms FROM users").await;
+    let row = one(&stack, "SELECT email, first_name, last_name, image_url, (extract(epoch FROM deleted_at) * 1000)::bigint AS deleted_ms FROM users").await;
     assert_eq!(
         row,
-        json!({"email": null, "first_name": null, "last_name": null, "image_url": null, "deleted_ms": 150.0})
+        json!({"email": null, "first_name": null, "last_name": null, "image_url": null, "deleted_ms": T0 + 150})
     );
 }
 
@@ -248,8 +248,10 @@ async fn deleting_a_user_or_organization_ends_its_memberships_in_either_order() 
             stack.expect("msg_m", &m, "processed").await;
             stack.expect("msg_d", &del, "processed").await;
         }
-        let row = one(&stack, "SELECT extract(epoch FROM deleted_at) * 1000 AS ended_ms FROM user_organizations").await;
-        assert_eq!(row["ended_ms"], 500.0, "user delete first: {user_delete_first}");
+        let row =
+            one(&stack, "SELECT (extract(epoch FROM deleted_at) * 1000)::bigint AS ended_ms FROM user_organizations")
+                .await;
+        assert_eq!(row["ended_ms"], T0 + 500, "user delete first: {user_delete_first}");
     }
     let stack = TestStack::spawn().await;
     stack
@@ -260,8 +262,9 @@ async fn deleting_a_user_or_organization_ends_its_memberships_in_either_order() 
         )
         .await;
     stack.expect("msg_od", &organization_deleted("org_acme", 700), "processed").await;
-    let row = one(&stack, "SELECT extract(epoch FROM deleted_at) * 1000 AS ended_ms FROM user_organizations").await;
-    assert_eq!(row["ended_ms"], 700.0);
+    let row =
+        one(&stack, "SELECT (extract(epoch FROM deleted_at) * 1000)::bigint AS ended_ms FROM user_organizations").await;
+    assert_eq!(row["ended_ms"], T0 + 700);
 }
 
 #[tokio::test]
@@ -354,4 +357,115 @@ async fn membership_roles_are_kept_verbatim() {
             json!({"email": "ada@example.com", "role": "org:billing_manager"})
         ]
     );
+}
+
+/// Every order of `events`, each delivered to a fresh stack.
+fn orders(n: usize) -> Vec<Vec<usize>> {
+    if n == 0 {
+        return vec![vec![]];
+    }
+    let mut all = Vec::new();
+    for rest in orders(n - 1) {
+        for at in 0..=rest.len() {
+            let mut order = rest.clone();
+            order.insert(at, n - 1);
+            all.push(order);
+        }
+    }
+    all
+}
+
+#[tokio::test]
+async fn a_removed_membership_is_never_reactivated_by_a_late_update() {
+    // Clerk's own Dashboard samples: an update of the same membership id
+    // carrying a later updated_at than its removal.
+    let created = membership(&member("organizationMembership.created", "orgmem_1", "org:admin", 100, 105));
+    let removed = membership(&member("organizationMembership.deleted", "orgmem_1", "org:admin", 100, 300));
+    let late = membership(&member("organizationMembership.updated", "orgmem_1", "org:member", 400, 405));
+    let events = [created, removed, late];
+    for order in orders(events.len()) {
+        let stack = TestStack::spawn().await;
+        for &i in &order {
+            let answer = stack.deliver(&format!("msg_{i}"), &events[i]).await;
+            assert_eq!(answer.status, 200, "{answer:?}");
+        }
+        let row = one(
+            &stack,
+            "SELECT role, clerk_membership_id, (extract(epoch FROM deleted_at) * 1000)::bigint AS ended_ms
+             FROM user_organizations",
+        )
+        .await;
+        assert_eq!(
+            row,
+            json!({"role": "org:admin", "clerk_membership_id": "orgmem_1", "ended_ms": T0 + 300}),
+            "{order:?}"
+        );
+    }
+    // Delivered after the removal, the late update changes nothing.
+    let stack = TestStack::spawn().await;
+    stack.expect("msg_0", &events[0], "processed").await;
+    stack.expect("msg_1", &events[1], "processed").await;
+    stack.expect("msg_2", &events[2], "stale").await;
+}
+
+#[tokio::test]
+async fn only_a_new_membership_id_brings_a_removed_member_back() {
+    let events = [
+        membership(&member("organizationMembership.created", "orgmem_1", "org:admin", 100, 105)),
+        membership(&member("organizationMembership.deleted", "orgmem_1", "org:admin", 100, 300)),
+        membership(&member("organizationMembership.created", "orgmem_2", "org:member", 500, 505)),
+        // A late update of the removed id, newer than the re-add.
+        membership(&member("organizationMembership.updated", "orgmem_1", "org:admin", 600, 605)),
+    ];
+    for order in orders(events.len()) {
+        let stack = TestStack::spawn().await;
+        for &i in &order {
+            let answer = stack.deliver(&format!("msg_{i}"), &events[i]).await;
+            assert_eq!(answer.status, 200, "{answer:?}");
+        }
+        let row = one(&stack, "SELECT role, clerk_membership_id, deleted_at FROM user_organizations").await;
+        assert_eq!(
+            row,
+            json!({"role": "org:member", "clerk_membership_id": "orgmem_2", "deleted_at": null}),
+            "{order:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_stale_event_is_recorded_as_stale_and_never_replayed() {
+    let stack = TestStack::spawn().await;
+    stack.expect("msg_new", &simple_user("user.updated", "user_x", 200, "Renamed", "x@example.com"), "processed").await;
+    stack.expect("msg_old", &simple_user("user.created", "user_x", 100, "Original", "x@example.com"), "stale").await;
+    let removal = membership(&member("organizationMembership.deleted", "orgmem_1", "org:admin", 100, 300));
+    let re_add = membership(&member("organizationMembership.created", "orgmem_2", "org:admin", 500, 505));
+    stack.expect("msg_re_add", &re_add, "processed").await;
+    // A removal of the old id, older than the re-add: the member keeps
+    // access, and the record says the removal changed nothing.
+    stack.expect("msg_removal", &removal, "stale").await;
+    let statuses = stack.db.rows("SELECT svix_id, status FROM clerk_webhook_events ORDER BY svix_id").await;
+    assert_eq!(
+        statuses,
+        [
+            json!({"svix_id": "msg_new", "status": "processed"}),
+            json!({"svix_id": "msg_old", "status": "stale"}),
+            json!({"svix_id": "msg_re_add", "status": "processed"}),
+            json!({"svix_id": "msg_removal", "status": "stale"}),
+        ]
+    );
+    // The operator's view counts them as stale; replay leaves them alone.
+    let pool = clerk_sync_tests::pool(&stack.db.url, 1);
+    let client = pool.get().await.unwrap();
+    let overview = clerk_sync::overview::overview(&client, 10).await.unwrap();
+    let stale: i64 = overview.events_by_type_and_status.iter().filter(|c| c.status == "stale").map(|c| c.count).sum();
+    assert_eq!(stale, 2);
+    assert_eq!(one(&stack, "SELECT deleted_at FROM user_organizations").await["deleted_at"], Value::Null);
+    let filter = clerk_sync::replay::ReplayFilter {
+        statuses: vec!["failed".into(), "received".into(), "stale".into()],
+        ..Default::default()
+    };
+    let summary = clerk_sync::replay::replay(&client, &filter, |_, _| {}).await.unwrap();
+    assert_eq!(summary.total(), 2, "{summary:?}");
+    assert_eq!(summary.duplicate, 2, "stale events are never claimed again: {summary:?}");
+    assert_eq!(stack.db.rows("SELECT 1 FROM clerk_webhook_events WHERE status = 'stale'").await.len(), 2);
 }
