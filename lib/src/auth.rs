@@ -6,6 +6,11 @@
 //! Both session-token versions are read: v1 carries the active organization
 //! as `org_id` / `org_role` / `org_slug`, v2 as `o: {id, rol, slg}` with the
 //! role lacking its `org:` prefix.
+//!
+//! The rules are those of Clerk's own verifier (`@clerk/backend` 3.x:
+//! `jwt/assertions.ts`, `jwt/verifyJwt.ts`, `tokens/verify.ts`,
+//! `tokens/request.ts`, `tokens/jwtCategories.ts`, `tokens/machine.ts`), or
+//! stricter: RS256 only (Clerk also takes RS384/RS512), `nbf` required.
 
 use std::{
     collections::HashMap,
@@ -23,11 +28,24 @@ use crate::{
     ids::{ClerkOrgId, ClerkUserId},
 };
 
-/// Leeway for `exp` and `nbf`: clocks differ a little between Clerk and us.
+/// Clock skew allowed on `exp`, `nbf` and `iat`: clocks differ a little
+/// between Clerk and us. Clerk's verifier allows the same, 5 s by default
+/// (`DEFAULT_CLOCK_SKEW_IN_MS` in `@clerk/backend`), on all three claims.
 const LEEWAY_SECS: u64 = 5;
 
-/// Why a session was refused. Every variant is a 401 to the caller; the
-/// variant is for logs and tests.
+/// The header `cat` (token category) values Clerk's verifier takes for a
+/// session token: its session category, and the one it says to ignore. Any
+/// other `cat` (e.g. `cl_B7d4PD333AAA`, M2M tokens) marks a machine token.
+const SESSION_CATEGORIES: [&str; 2] = ["cl_B7d4PD111AAA", "cl_I7d4PD111III"];
+
+/// Header `typ` values of Clerk's OAuth access tokens (machine tokens).
+const OAUTH_ACCESS_TOKEN_TYPES: [&str; 2] = ["at+jwt", "application/at+jwt"];
+
+/// `sub` prefix of Clerk's M2M tokens (a machine, not a user).
+const MACHINE_SUBJECT_PREFIX: &str = "mch_";
+
+/// Why a session was refused. Every variant is a 401 to the caller (but
+/// `KeysUnavailable`, a 503); [`SessionError::code`] names it in the answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SessionError {
     #[error("no session token (Authorization: Bearer … or the __session cookie)")]
@@ -50,6 +68,33 @@ pub enum SessionError {
     UnknownKey,
     #[error("the signing keys could not be fetched")]
     KeysUnavailable,
+    #[error("the session token was issued in the future (iat)")]
+    IssuedInFuture,
+    #[error("a machine token (M2M or OAuth) is not a session token")]
+    MachineToken,
+    #[error("the session token's type (typ) is not JWT")]
+    WrongType,
+}
+
+impl SessionError {
+    /// A stable machine-readable code, the `reason` of the 401 answer.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SessionError::Missing => "missing",
+            SessionError::Malformed => "malformed",
+            SessionError::BadSignature => "bad_signature",
+            SessionError::WrongAlgorithm => "wrong_algorithm",
+            SessionError::Expired => "expired",
+            SessionError::NotYetValid => "not_yet_valid",
+            SessionError::WrongIssuer => "wrong_issuer",
+            SessionError::UnauthorizedParty => "unauthorized_party",
+            SessionError::UnknownKey => "unknown_key",
+            SessionError::KeysUnavailable => "keys_unavailable",
+            SessionError::IssuedInFuture => "issued_in_future",
+            SessionError::MachineToken => "machine_token",
+            SessionError::WrongType => "wrong_type",
+        }
+    }
 }
 
 /// The active organization a session names.
@@ -79,6 +124,9 @@ struct V2Org {
 #[derive(Deserialize)]
 struct Claims {
     sub: String,
+    /// Kept as any JSON value, `null` included, to refuse what is not a number.
+    #[serde(default, deserialize_with = "present")]
+    iat: Option<serde_json::Value>,
     sid: Option<String>,
     azp: Option<String>,
     org_id: Option<String>,
@@ -177,9 +225,14 @@ impl SessionVerifier {
         self.verify(token).await
     }
 
-    /// Verifies one token: RS256 only, signature, `exp`/`nbf` with a small
-    /// leeway, `iss` when configured, `azp` against the allow-list.
+    /// Verifies one token: no machine-token `cat`, `typ` JWT when present,
+    /// RS256 only, signature, `exp`/`nbf` with a small leeway, `iat` not in
+    /// the future, `iss` when configured, `azp` against the allow-list, and a
+    /// user (not a machine) as `sub`.
     pub async fn verify(&self, token: &str) -> Result<Session, SessionError> {
+        // First, as Clerk does, and before any key lookup: a machine token
+        // never makes us fetch keys.
+        check_category_and_type(token)?;
         let header = decode_header(token).map_err(|_| SessionError::Malformed)?;
         if header.alg != Algorithm::RS256 {
             return Err(SessionError::WrongAlgorithm);
@@ -209,6 +262,7 @@ impl SessionVerifier {
                 }
             })?
             .claims;
+        check_issued_at(claims.iat.as_ref(), now_secs())?;
         if !self.authorized_parties.is_empty() {
             let azp = claims.azp.as_deref().map(|a| a.trim_end_matches('/'));
             if !azp.is_some_and(|azp| self.authorized_parties.iter().any(|p| p == azp)) {
@@ -219,7 +273,64 @@ impl SessionVerifier {
     }
 }
 
+/// Clerk's header rules for a session token (`isNonSessionJwtCategory`,
+/// `isMachineJwt` and `assertHeaderType` in `@clerk/backend`): a `cat`, when
+/// present (even `null`), must be a session category; a `typ`, when present,
+/// must be exactly `JWT`. Reads the same header segment `decode_header` read,
+/// as raw JSON, since jsonwebtoken's `Header` drops `cat` and a `null` `typ`.
+fn check_category_and_type(token: &str) -> Result<(), SessionError> {
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+
+    let encoded = token.rsplitn(3, '.').nth(2).ok_or(SessionError::Malformed)?;
+    let bytes = URL_SAFE_NO_PAD.decode(encoded).map_err(|_| SessionError::Malformed)?;
+    let header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&bytes).map_err(|_| SessionError::Malformed)?;
+    if let Some(cat) = header.get("cat") {
+        if !cat.as_str().is_some_and(|cat| SESSION_CATEGORIES.contains(&cat)) {
+            return Err(SessionError::MachineToken);
+        }
+    }
+    match header.get("typ") {
+        None => Ok(()),
+        Some(typ) if typ.as_str() == Some("JWT") => Ok(()),
+        Some(typ) if typ.as_str().is_some_and(|typ| OAUTH_ACCESS_TOKEN_TYPES.contains(&typ)) => {
+            Err(SessionError::MachineToken)
+        }
+        Some(_) => Err(SessionError::WrongType),
+    }
+}
+
+/// Clerk's `assertIssuedAtClaim`: `iat` is optional, but when present it
+/// must be a number and not later than now plus the clock skew. Clerk
+/// compares milliseconds after dropping `iat`'s fraction; whole seconds with
+/// now rounded down give the same answer. (An `iat` beyond JavaScript's date
+/// range passes Clerk's check as NaN; here it is refused.)
+fn check_issued_at(iat: Option<&serde_json::Value>, now: u64) -> Result<(), SessionError> {
+    let Some(iat) = iat else { return Ok(()) };
+    let iat = iat.as_f64().ok_or(SessionError::Malformed)?.trunc();
+    if iat > now.saturating_add(LEEWAY_SECS) as f64 {
+        return Err(SessionError::IssuedInFuture);
+    }
+    Ok(())
+}
+
+/// Deserializes a field that is present as `Some`, `null` included (serde
+/// reads a present `null` as `None` otherwise); absent stays `None` through
+/// `#[serde(default)]`.
+fn present<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<serde_json::Value>, D::Error> {
+    serde_json::Value::deserialize(de).map(Some)
+}
+
+fn now_secs() -> u64 {
+    // The clock jsonwebtoken checks `exp` and `nbf` against.
+    jsonwebtoken::get_current_timestamp()
+}
+
 fn session_from(claims: Claims) -> Result<Session, SessionError> {
+    if claims.sub.starts_with(MACHINE_SUBJECT_PREFIX) {
+        // Clerk's `isM2MJwt`: an M2M token presented as a session.
+        return Err(SessionError::MachineToken);
+    }
     let user_id = ClerkUserId::parse(&claims.sub).map_err(|_| SessionError::Malformed)?;
     let (org_id, role, slug) = match claims.o {
         Some(o) => (o.id, o.rol, o.slg),
@@ -325,4 +436,48 @@ async fn fetch_jwks(url: &str) -> Result<HashMap<String, DecodingKey>, String> {
             Some((kid, DecodingKey::from_jwk(&jwk).ok()?))
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+    use serde_json::{json, Value};
+
+    use super::*;
+
+    #[test]
+    fn iat_is_refused_past_clerks_skew_and_when_not_a_number() {
+        let now = 1_700_000_000;
+        assert_eq!(check_issued_at(None, now), Ok(()));
+        for ok in [json!(now), json!(now + 5), json!(now as f64 + 5.9), json!(0)] {
+            assert_eq!(check_issued_at(Some(&ok), now), Ok(()), "iat {ok}");
+        }
+        for future in [json!(now + 6), json!(now + 60), json!(u64::MAX), json!(1e300)] {
+            assert_eq!(check_issued_at(Some(&future), now), Err(SessionError::IssuedInFuture), "iat {future}");
+        }
+        for bad in [Value::Null, json!("1700000000"), json!(true), json!({})] {
+            assert_eq!(check_issued_at(Some(&bad), now), Err(SessionError::Malformed), "iat {bad}");
+        }
+    }
+
+    fn token_with_header(header: Value) -> String {
+        format!("{}.e30.c2ln", URL_SAFE_NO_PAD.encode(header.to_string()))
+    }
+
+    #[test]
+    fn header_category_and_type_follow_clerk() {
+        let check = |header: Value| check_category_and_type(&token_with_header(header));
+        assert_eq!(check(json!({"alg": "RS256"})), Ok(()));
+        assert_eq!(check(json!({"alg": "RS256", "typ": "JWT", "cat": "cl_B7d4PD111AAA"})), Ok(()));
+        assert_eq!(check(json!({"alg": "RS256", "cat": "cl_I7d4PD111III"})), Ok(()));
+        for cat in [json!("cl_B7d4PD333AAA"), json!("x"), Value::Null, json!(["cl_B7d4PD111AAA"])] {
+            assert_eq!(check(json!({"alg": "RS256", "cat": cat})), Err(SessionError::MachineToken), "cat {cat}");
+        }
+        assert_eq!(check(json!({"alg": "RS256", "typ": "at+jwt"})), Err(SessionError::MachineToken));
+        for typ in [json!("jwt"), json!("JOSE"), Value::Null, json!(0)] {
+            assert_eq!(check(json!({"alg": "RS256", "typ": typ})), Err(SessionError::WrongType), "typ {typ}");
+        }
+        assert_eq!(check_category_and_type("bm90IGpzb24.e30.c2ln"), Err(SessionError::Malformed));
+        assert_eq!(check_category_and_type("nodots"), Err(SessionError::Malformed));
+    }
 }

@@ -103,12 +103,27 @@ impl AccessError {
         if let AccessError::Unavailable(e) = &self {
             tracing::error!(error = %e, "database fault during authorization");
         }
-        let mut response = json(self.status(), &ErrorBody { error: self.code(), message: &self.to_string() });
+        let message = self.to_string();
+        let mut response = match &self {
+            // Which verification rule refused the token, as a stable code.
+            AccessError::Unauthenticated(e) => {
+                json(self.status(), &UnauthenticatedBody { error: self.code(), reason: e.code(), message: &message })
+            }
+            _ => json(self.status(), &ErrorBody { error: self.code(), message: &message }),
+        };
         if self.status() == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(http::header::WWW_AUTHENTICATE, http::HeaderValue::from_static("Bearer"));
         }
         response
     }
+}
+
+/// [`ErrorBody`] plus the [`SessionError::code`] of a refused session.
+#[derive(Serialize)]
+struct UnauthenticatedBody<'a> {
+    error: &'a str,
+    reason: &'a str,
+    message: &'a str,
 }
 
 const USER_COLUMNS: &str = "u.id, u.clerk_user_id, u.email, u.first_name, u.last_name, u.image_url";

@@ -51,6 +51,18 @@ pub fn sign(key: &str, claims: &Value) -> String {
     encode(&header, claims, &encoding).expect("sign")
 }
 
+/// Signs `claims` with the named test key under exactly this `header` JSON
+/// (RS256 whatever it says), for headers jsonwebtoken's `Header` cannot
+/// carry: Clerk's `cat`, a `null` or odd `typ`.
+pub fn sign_with_header(key: &str, header: &Value, claims: &Value) -> String {
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+    let encoding = EncodingKey::from_rsa_pem(fixture(&format!("{key}.private.pem")).as_bytes()).expect("test key");
+    let message =
+        format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
+    let signature = jsonwebtoken::crypto::sign(message.as_bytes(), &encoding, Algorithm::RS256).expect("sign");
+    format!("{message}.{signature}")
+}
+
 /// A token for `user`, active in `org` with `role` (v1 shape), signed with k1.
 pub fn token(user: &str, org: Option<(&str, &str)>) -> String {
     sign("k1", &v1_claims(user, org))

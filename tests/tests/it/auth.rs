@@ -10,7 +10,7 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use clerk_sync::auth::{ActiveOrganization, SessionError, SessionVerifier};
 use clerk_sync::ids::ClerkOrgId;
 use clerk_sync_tests::{
-    session::{fixture, pem_settings, sign, v1_claims, v2_claims, APP_ORIGIN, ISSUER},
+    session::{fixture, pem_settings, sign, sign_with_header, v1_claims, v2_claims, APP_ORIGIN, ISSUER},
     Vars,
 };
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
@@ -96,6 +96,80 @@ async fn bad_tokens_are_refused() {
     assert_eq!(v.verify_request(&http::HeaderMap::new()).await, Err(SessionError::Missing));
 }
 
+/// Clerk's `assertIssuedAtClaim`: `iat`, when present, is a number no later
+/// than now + 5 s (the same skew as `exp` and `nbf`).
+#[tokio::test]
+async fn tokens_issued_in_the_future_are_refused() {
+    let v = verifier(vec![]);
+    let now = clerk_sync_tests::now();
+    let with_iat = |iat: Option<Value>| {
+        let mut claims = v2_claims("user_a", Some(("org_a", "org:admin")));
+        match iat {
+            Some(iat) => claims["iat"] = iat,
+            None => {
+                claims.as_object_mut().unwrap().remove("iat");
+            }
+        }
+        sign("k1", &claims)
+    };
+    assert_eq!(v.verify(&with_iat(Some(json!(now + 60)))).await, Err(SessionError::IssuedInFuture));
+    // v1 too, and in the cookie.
+    let mut v1 = v1_claims("user_a", None);
+    v1["iat"] = json!(now + 60);
+    let mut headers = http::HeaderMap::new();
+    headers.insert(http::header::COOKIE, format!("__session={}", sign("k1", &v1)).parse().unwrap());
+    assert_eq!(v.verify_request(&headers).await, Err(SessionError::IssuedInFuture));
+    // Within the skew, or absent (Clerk checks it only when present): fine.
+    assert!(v.verify(&with_iat(Some(json!(now + 3)))).await.is_ok());
+    assert!(v.verify(&with_iat(None)).await.is_ok());
+    // Present but not a number.
+    for bad in [json!("0"), Value::Null, json!([now])] {
+        assert_eq!(v.verify(&with_iat(Some(bad.clone()))).await, Err(SessionError::Malformed), "iat {bad}");
+    }
+}
+
+/// Clerk's session path refuses machine tokens: a header `cat` other than
+/// the session (or ignored) category, an OAuth `typ`, an M2M `mch_` subject;
+/// and `assertHeaderType`: a `typ`, when present, must be exactly `JWT`.
+#[tokio::test]
+async fn machine_tokens_and_other_types_are_refused() {
+    let v = verifier(vec![]);
+    let claims = v1_claims("user_a", Some(("org_a", "org:admin")));
+    let with_header = |extra: Value| {
+        let mut header = json!({"alg": "RS256", "kid": "ins_test_k1", "typ": "JWT"});
+        for (k, val) in extra.as_object().unwrap() {
+            if val == "<absent>" {
+                header.as_object_mut().unwrap().remove(k);
+            } else {
+                header[k] = val.clone();
+            }
+        }
+        sign_with_header("k1", &header, &claims)
+    };
+    // Clerk's M2M category, any other value, even null.
+    for cat in [json!("cl_B7d4PD333AAA"), json!("cl_anything"), json!(""), json!(1), Value::Null] {
+        assert_eq!(v.verify(&with_header(json!({"cat": cat}))).await, Err(SessionError::MachineToken), "cat {cat}");
+    }
+    // Clerk's session category and the one it ignores are sessions.
+    for cat in ["cl_B7d4PD111AAA", "cl_I7d4PD111III"] {
+        assert!(v.verify(&with_header(json!({"cat": cat}))).await.is_ok(), "cat {cat}");
+    }
+    // OAuth access tokens.
+    for typ in ["at+jwt", "application/at+jwt"] {
+        assert_eq!(v.verify(&with_header(json!({"typ": typ}))).await, Err(SessionError::MachineToken), "typ {typ}");
+    }
+    // An M2M token's subject is a machine.
+    let mut m2m = claims.clone();
+    m2m["sub"] = json!("mch_2vYVtestmachine");
+    assert_eq!(v.verify(&sign("k1", &m2m)).await, Err(SessionError::MachineToken));
+    // typ: exactly "JWT" when present.
+    for typ in [json!("jwt"), json!("JOSE"), json!("JWS"), Value::Null, json!(1)] {
+        assert_eq!(v.verify(&with_header(json!({"typ": typ}))).await, Err(SessionError::WrongType), "typ {typ}");
+    }
+    assert!(v.verify(&with_header(json!({"typ": "<absent>"}))).await.is_ok());
+    assert!(v.verify(&with_header(json!({}))).await.is_ok());
+}
+
 #[tokio::test]
 async fn the_session_cookie_is_read_when_there_is_no_bearer() {
     let v = verifier(vec![]);
@@ -173,6 +247,12 @@ async fn jwks_keys_are_fetched_once_cached_and_refetched_on_rotation() {
     let mut forged = v1_claims("user_a", None);
     forged["sub"] = json!("user_b");
     assert_eq!(v.verify(&sign("attacker", &forged)).await, Err(SessionError::UnknownKey));
+    let hits = server.hits.load(Ordering::SeqCst);
+    // A machine token is refused from its header: no fetch for its kid.
+    let header = json!({"alg": "RS256", "kid": "ins_test_attacker", "typ": "JWT", "cat": "cl_B7d4PD333AAA"});
+    let m2m = sign_with_header("attacker", &header, &v1_claims("user_a", None));
+    assert_eq!(v.verify(&m2m).await, Err(SessionError::MachineToken));
+    assert_eq!(server.hits.load(Ordering::SeqCst), hits);
 }
 
 #[tokio::test]

@@ -4,10 +4,10 @@ use clerk_sync::api::sync_status;
 use clerk_sync_tests::{
     api_answer, api_request, api_state,
     clerk::{joined, organization, simple_user, user_deleted},
-    session::{sign, token, v2_claims},
+    session::{sign, sign_with_header, token, v1_claims, v2_claims},
     TestStack,
 };
-use serde_json::Value;
+use serde_json::{json, Value};
 
 /// Ada in org_a (admin) and org_b (member); Bob only in org_b.
 async fn two_tenants() -> TestStack {
@@ -105,11 +105,52 @@ async fn unauthenticated_and_wrong_methods_are_refused() {
     let stack = two_tenants().await;
     let none = status(&stack, None, "/sync-status").await;
     assert_eq!((none.status, none.body["error"].as_str()), (401, Some("unauthenticated")));
+    assert_eq!(none.body["reason"], "missing");
     let state = api_state(&stack.db.url, vec![]);
     let post = api_answer(sync_status::handle(&state, api_request("POST", "/sync-status", None, Some("{}"))).await);
     assert_eq!(post.status, 405);
     let elsewhere = status(&stack, Some(&token("user_ada", None)), "/sync-status/extra").await;
     assert_eq!(elsewhere.status, 404);
+}
+
+/// Tokens Clerk's own verifier refuses are refused here too, through the
+/// real handler: 401 `unauthenticated`, the rule as a stable `reason`.
+#[tokio::test]
+async fn tokens_clerk_refuses_are_401_with_a_reason() {
+    let stack = two_tenants().await;
+    let now = clerk_sync_tests::now();
+    let ada = || v1_claims("user_ada", Some(("org_a", "org:admin")));
+    let header = |extra: Value| {
+        let mut header = json!({"alg": "RS256", "kid": "ins_test_k1", "typ": "JWT"});
+        header.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        header
+    };
+    let mut future = ada();
+    future["iat"] = json!(now + 60);
+    let mut skewed = ada();
+    skewed["iat"] = json!(now + 3);
+
+    let refused = [
+        (sign("k1", &future), "issued_in_future"),
+        (sign_with_header("k1", &header(json!({"cat": "cl_B7d4PD333AAA"})), &ada()), "machine_token"),
+        (sign_with_header("k1", &header(json!({"typ": "at+jwt"})), &ada()), "machine_token"),
+        (sign_with_header("k1", &header(json!({"typ": "JOSE"})), &ada()), "wrong_type"),
+    ];
+    for (token, reason) in &refused {
+        let answer = status(&stack, Some(token), "/sync-status").await;
+        assert_eq!(
+            (answer.status, answer.body["error"].as_str(), answer.body["reason"].as_str()),
+            (401, Some("unauthenticated"), Some(*reason)),
+            "{answer:?}"
+        );
+    }
+    // Within Clerk's 5 s skew, and with Clerk's session category: accepted.
+    let session_cat = sign_with_header("k1", &header(json!({"cat": "cl_B7d4PD111AAA"})), &ada());
+    for token in [sign("k1", &skewed), session_cat] {
+        let answer = status(&stack, Some(&token), "/sync-status").await;
+        assert_eq!(answer.status, 200, "{answer:?}");
+        assert_eq!(answer.body["clerk"]["user_id"], "user_ada");
+    }
 }
 
 #[tokio::test]
