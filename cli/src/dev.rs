@@ -42,6 +42,7 @@ use hyper_util::{rt::TokioIo, server::graceful::GracefulShutdown};
 use tokio::net::TcpListener;
 
 use crate::{
+    devkey::{self, DevKey},
     error::CliError,
     send::{self, SendError, Signer, Summary},
     sign::{self, Secret},
@@ -64,12 +65,14 @@ use crate::{
 /// Development defaults, each used only when the variable is unset:
 /// CLERK_WEBHOOK_SECRET = the public development secret (whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw,
 /// which `clerk-sync send` signs with by default), ENCRYPTION_KEY = a fixed development key,
-/// DB_MAX_CONNECTIONS = 4. The API functions need CLERK_JWT_KEY (or CLERK_JWKS_URL);
-/// without it they answer 503.
+/// DB_MAX_CONNECTIONS = 4, and CLERK_JWT_KEY = the public half of a development key pair
+/// (made once in the dev folder; `clerk-sync token` mints session tokens with it) unless
+/// CLERK_JWT_KEY or CLERK_JWKS_URL is set. While it runs, the other commands use its
+/// database when DATABASE_URL is unset (the URL is kept in the dev folder's database-url).
 ///
 /// Examples:
 ///   clerk-sync dev --seed
-///   clerk-sync send http://127.0.0.1:3000/webhooks/clerk-users events/payloads/user.created.json
+///   clerk-sync send http://127.0.0.1:3000/webhooks/clerk-users events/payloads/user.updated.json
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct DevArgs {
@@ -166,6 +169,9 @@ pub enum DevError {
 
     #[error("--seed: {0}")]
     Seed(SendError),
+
+    #[error(transparent)]
+    Key(devkey::DevKeyError),
 }
 
 /// The development signing key for the credential vault: public, so never
@@ -181,6 +187,18 @@ const DEV_PG_PORT: u16 = 54320;
 
 /// The database the local cluster serves.
 const DEV_DB_NAME: &str = "clerk_sync";
+
+/// While dev runs: the URL of its database, for the other commands (removed at exit).
+pub const DATABASE_URL_FILE: &str = "database-url";
+
+/// The payload the printed `try:` command sends: newer than the seed's Ada,
+/// so on a freshly seeded stack it answers `processed` (the seed's own
+/// user.created would be `stale`). The README names the same file.
+pub const TRY_PAYLOAD: &str = "events/payloads/user.updated.json";
+
+/// Who the printed session token is for: Ada, admin of Acme Analytics, as `events/seed/` makes them.
+const SEEDED_USER: &str = "user_2pQm7Xc1KbN4dRt8Zf3LwYhVaEs";
+const SEEDED_ORG: (&str, &str) = ("org_2qA8sLk3VwX9mNbT5cJ7RpEyUdF", "org:admin");
 
 // ---------------------------------------------------------------------------
 // Routes
@@ -286,11 +304,23 @@ pub fn route(path: &str) -> Option<(Function, String)> {
 pub struct DevSource<S> {
     base: S,
     database_url: String,
+    /// The development public key, for CLERK_JWT_KEY when no key is configured.
+    session_key: Option<String>,
 }
 
 impl<S: Source> DevSource<S> {
     pub fn new(base: S, database_url: impl Into<String>) -> Self {
-        Self { base, database_url: database_url.into() }
+        Self { base, database_url: database_url.into(), session_key: None }
+    }
+
+    pub fn with_session_key(mut self, public_pem: Option<String>) -> Self {
+        self.session_key = public_pem;
+        self
+    }
+
+    /// Whether sessions verify with the development key (nothing else configured).
+    fn uses_dev_key(&self) -> bool {
+        self.session_key.is_some() && !self.is_set("CLERK_JWT_KEY") && !self.is_set("CLERK_JWKS_URL")
     }
 
     fn is_set(&self, var: &str) -> bool {
@@ -308,6 +338,8 @@ impl<S: Source> Source for DevSource<S> {
                 // The vault refuses ENCRYPTION_KEY beside ENCRYPTION_KEYS.
                 "ENCRYPTION_KEY" if !self.is_set("ENCRYPTION_KEYS") => Some(DEV_ENCRYPTION_KEY.to_string()),
                 "DB_MAX_CONNECTIONS" => Some("4".to_string()),
+                // A configured JWKS URL wins too: CLERK_JWT_KEY would take precedence over it.
+                "CLERK_JWT_KEY" if !self.is_set("CLERK_JWKS_URL") => self.session_key.clone(),
                 _ => None,
             }),
         }
@@ -861,8 +893,46 @@ pub fn workspace_root(start: &Path) -> PathBuf {
         .to_path_buf()
 }
 
+/// dev's folder: `given` (`--data-dir`, `CLERK_SYNC_DEV_DIR`) or
+/// `target/clerk-sync-dev` in the workspace, absolute.
+pub fn dev_dir(given: Option<&Path>) -> PathBuf {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let dir =
+        given.map(Path::to_path_buf).unwrap_or_else(|| workspace_root(&cwd).join("target").join("clerk-sync-dev"));
+    if dir.is_absolute() {
+        dir
+    } else {
+        cwd.join(dir)
+    }
+}
+
+/// The database of a `clerk-sync dev` running on `dir`, and the file that names it.
+pub fn running_database(dir: &Path) -> Option<(String, PathBuf)> {
+    let file = dir.join(DATABASE_URL_FILE);
+    let url = fs::read_to_string(&file).ok()?.trim().to_string();
+    (!url.is_empty()).then_some((url, file))
+}
+
+/// The database URL file, removed when dropped (dev stops, whatever the reason).
+struct DatabaseUrlFile(PathBuf);
+
+impl DatabaseUrlFile {
+    /// Owner-only: the URL may hold a password.
+    fn write(dir: &Path, url: &str) -> io::Result<Self> {
+        let path = dir.join(DATABASE_URL_FILE);
+        devkey::write_file(&path, format!("{url}\n").as_bytes(), true)?;
+        Ok(Self(path))
+    }
+}
+
+impl Drop for DatabaseUrlFile {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
+}
+
 /// `path` relative to the current directory when inside it.
-fn display_path(path: &Path) -> String {
+pub fn display_path(path: &Path) -> String {
     std::env::current_dir()
         .ok()
         .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf))
@@ -910,6 +980,7 @@ pub fn run(args: DevArgs) -> Result<(), CliError> {
     };
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let root = workspace_root(&cwd);
+    let dir = dev_dir(args.data_dir.as_deref());
 
     let seed_dir = args.seed.then(|| args.seed_dir.clone().unwrap_or_else(|| root.join("events").join("seed")));
     // A wrong seed folder fails now, before anything starts.
@@ -918,15 +989,19 @@ pub fn run(args: DevArgs) -> Result<(), CliError> {
     }
 
     let database = match args.database_url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
-        Some(url) => Database::External { url: url.to_string(), target: describe_url(url) },
+        Some(url) => Database::External { url: url.to_string(), target: crate::migrate::describe_url(url) },
         None => {
-            let dir = args.data_dir.clone().unwrap_or_else(|| root.join("target").join("clerk-sync-dev"));
-            let dir = if dir.is_absolute() { dir } else { cwd.join(dir) };
             let (cluster, state) = LocalCluster::ensure(&dir)?;
             Database::Local { cluster, state }
         }
     };
-    let result = runtime.block_on(main_loop(args.port, &database, seed_dir.as_deref(), signal));
+    // The development session key, unless a real one is configured (then it is never read).
+    let dev_key = if Env.get("CLERK_JWT_KEY").is_none() && Env.get("CLERK_JWKS_URL").is_none() {
+        Some(DevKey::ensure(&dir).map_err(DevError::Key)?)
+    } else {
+        None
+    };
+    let result = runtime.block_on(main_loop(args.port, &database, &dir, dev_key.as_ref(), seed_dir.as_deref(), signal));
     runtime.shutdown_timeout(Duration::from_secs(2));
     if let Database::Local { mut cluster, .. } = database {
         let was_started = cluster.started;
@@ -948,16 +1023,27 @@ pub fn run(args: DevArgs) -> Result<(), CliError> {
 async fn main_loop(
     port: u16,
     database: &Database,
+    dir: &Path,
+    dev_key: Option<&DevKey>,
     seed_dir: Option<&Path>,
     signal: impl Future<Output = &'static str>,
 ) -> Result<(), DevError> {
     tokio::pin!(signal);
-    let startup = start(port, database);
-    let (app, listener) = tokio::select! {
+    let startup = start(port, database, dev_key);
+    let (app, listener, url) = tokio::select! {
         started = startup => started?,
         name = &mut signal => {
             println!("{name}: stopping");
             return Ok(());
+        }
+    };
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(port);
+    // For the other commands (status, replay, …) run without DATABASE_URL; removed when this returns.
+    let _url_file = match DatabaseUrlFile::write(dir, &url) {
+        Ok(file) => Some(file),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot write {}: the other commands will need DATABASE_URL", DATABASE_URL_FILE);
+            None
         }
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -980,8 +1066,11 @@ async fn main_loop(
             }
         }
         println!();
-        println!("ready: http://127.0.0.1:{port} (Ctrl-C stops)");
     }
+    let stops_postgres =
+        matches!(database, Database::Local { state: ClusterState::Started | ClusterState::InitializedAndStarted, .. });
+    let base = format!("http://127.0.0.1:{port}");
+    print!("{}", next_steps(&base, dev_key, seed_dir.is_some(), stops_postgres));
 
     let name = signal.await;
     println!();
@@ -993,7 +1082,11 @@ async fn main_loop(
 
 /// Prepares the database, builds every function's state, migrates, binds the
 /// port and prints where everything is.
-async fn start(port: u16, database: &Database) -> Result<(Arc<App>, TcpListener), DevError> {
+async fn start(
+    port: u16,
+    database: &Database,
+    dev_key: Option<&DevKey>,
+) -> Result<(Arc<App>, TcpListener, String), DevError> {
     let url = match database {
         Database::External { url, .. } => url.clone(),
         Database::Local { cluster, .. } => {
@@ -1005,7 +1098,7 @@ async fn start(port: u16, database: &Database) -> Result<(Arc<App>, TcpListener)
         Database::External { target, .. } => target.clone(),
         Database::Local { cluster, .. } => format!("postgres@127.0.0.1:{}/{DEV_DB_NAME}", cluster.port),
     };
-    let source = DevSource::new(Env, url);
+    let source = DevSource::new(Env, url.clone()).with_session_key(dev_key.map(|k| k.public_pem.clone()));
     let app = Arc::new(App::from_source(&source)?);
 
     let mut client = app
@@ -1023,12 +1116,18 @@ async fn start(port: u16, database: &Database) -> Result<(Arc<App>, TcpListener)
         Err(source) => return Err(DevError::Listen { port, source }),
     };
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(port);
-    print!("{}", banner(port, database, &report.applied, &source));
-    Ok((app, listener))
+    print!("{}", banner(port, database, &report.applied, &source, dev_key));
+    Ok((app, listener, url))
 }
 
 /// What `dev` prints once it serves.
-fn banner(port: u16, database: &Database, applied: &[&str], source: &DevSource<Env>) -> String {
+fn banner(
+    port: u16,
+    database: &Database,
+    applied: &[&str],
+    source: &DevSource<Env>,
+    dev_key: Option<&DevKey>,
+) -> String {
     let base = format!("http://127.0.0.1:{port}");
     let mut out = String::from("clerk-sync dev\n\n");
     match database {
@@ -1068,9 +1167,15 @@ fn banner(port: u16, database: &Database, applied: &[&str], source: &DevSource<E
     if !source.is_set("ENCRYPTION_KEY") && !source.is_set("ENCRYPTION_KEYS") {
         out.push_str("  vault      development key (set ENCRYPTION_KEY before storing real credentials)\n");
     }
-    let sessions = source.is_set("CLERK_JWT_KEY") || source.is_set("CLERK_JWKS_URL");
-    if !sessions {
-        out.push_str("  sessions   none: sync-status and seller-accounts answer 503 until CLERK_JWT_KEY is set\n");
+    match dev_key {
+        Some(key) if source.uses_dev_key() => out.push_str(&format!(
+            "  sessions   development key {} (clerk-sync token mints tokens; set CLERK_JWT_KEY or \
+             CLERK_JWKS_URL for real Clerk sessions)\n",
+            display_path(&key.public_path)
+        )),
+        _ if source.is_set("CLERK_JWT_KEY") => out.push_str("  sessions   from CLERK_JWT_KEY\n"),
+        _ if source.is_set("CLERK_JWKS_URL") => out.push_str("  sessions   from CLERK_JWKS_URL\n"),
+        _ => out.push_str("  sessions   none: sync-status and seller-accounts answer 503\n"),
     }
     out.push('\n');
     for function in Function::ALL {
@@ -1087,22 +1192,40 @@ fn banner(port: u16, database: &Database, applied: &[&str], source: &DevSource<E
         ));
     }
     out.push_str(&format!("  and each function at {base}/lambda-url/<function>/, as with cargo lambda watch\n\n"));
-    out.push_str("  try:\n");
-    out.push_str(&format!("    {} send {base}/webhooks/clerk-users events/payloads/user.created.json\n\n", program()));
-    out.push_str("  Ctrl-C stops the server");
-    if matches!(database, Database::Local { state: ClusterState::Started | ClusterState::InitializedAndStarted, .. }) {
+    out
+}
+
+/// What to try, printed once the stack is ready (after seeding): a delivery
+/// that answers `processed` on a freshly seeded stack and, with the
+/// development key, a session token for the seeded Ada and the curl line.
+fn next_steps(base: &str, dev_key: Option<&DevKey>, seeded: bool, stops_postgres: bool) -> String {
+    let program = program();
+    let mut out = String::from("  try:\n");
+    out.push_str(&format!("    {program} send {base}/webhooks/clerk-users {TRY_PAYLOAD}\n"));
+    if let Some(key) = dev_key {
+        match key.mint(SEEDED_USER, Some(SEEDED_ORG), TOKEN_TTL) {
+            Ok(token) => {
+                out.push_str(&format!("    curl -H \"Authorization: Bearer {token}\" {base}/sync-status\n"));
+                out.push_str(&format!(
+                    "  (a session token for Ada, admin of Acme Analytics{}, valid {} h; mint others with\n   \
+                     {program} token --user <clerk user id> [--org <clerk org id>] [--role <role>])\n",
+                    if seeded { "" } else { ", once --seed has loaded them" },
+                    TOKEN_TTL.as_secs() / 3600
+                ));
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot mint the development session token"),
+        }
+    }
+    out.push_str("\n  Ctrl-C stops the server");
+    if stops_postgres {
         out.push_str(" and the PostgreSQL it started");
     }
     out.push_str(".\n\n");
     out
 }
 
-/// `user@host:port/db` for a connection string: never the password.
-fn describe_url(url: &str) -> String {
-    tokio_postgres::Config::from_str(url)
-        .map(|config| crate::migrate::describe(&config))
-        .unwrap_or_else(|_| "DATABASE_URL".to_string())
-}
+/// How long the printed token lasts: a working session, not Clerk's 60 s.
+const TOKEN_TTL: Duration = Duration::from_secs(8 * 3600);
 
 /// Completes at Ctrl-C (or SIGTERM), naming it. Listening starts now.
 #[cfg(unix)]
@@ -1210,6 +1333,44 @@ mod tests {
         assert_eq!(source.get("CLERK_WEBHOOK_SECRET").as_deref(), Some("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"));
         assert_eq!(source.get("ENCRYPTION_KEY"), None, "the vault refuses both ENCRYPTION_KEY and ENCRYPTION_KEYS");
         assert_eq!(source.get("DB_MAX_CONNECTIONS").as_deref(), Some("9"));
+    }
+
+    #[test]
+    fn the_dev_session_key_is_used_only_when_no_key_is_configured() {
+        let key = Some("-----BEGIN PUBLIC KEY-----dev".to_string());
+        let empty: HashMap<&str, &str> = HashMap::new();
+        let source = DevSource::new(&empty, "postgres://dev@localhost/db").with_session_key(key.clone());
+        assert_eq!(source.get("CLERK_JWT_KEY"), key);
+        assert!(source.uses_dev_key());
+        for (var, value) in [("CLERK_JWT_KEY", "-----BEGIN PUBLIC KEY-----real"), ("CLERK_JWKS_URL", "https://x/jwks")]
+        {
+            let set = HashMap::from([(var, value)]);
+            let source = DevSource::new(&set, "postgres://dev@localhost/db").with_session_key(key.clone());
+            assert_ne!(source.get("CLERK_JWT_KEY"), key, "{var} set: the development key is not used");
+            assert!(!source.uses_dev_key());
+        }
+    }
+
+    /// The `try:` command dev prints, and the README's, answer `processed`
+    /// on a freshly seeded stack (the seed's own user.created would be stale).
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_printed_try_command_answers_processed_after_the_seed() {
+        let readme = fs::read_to_string(workspace().join("README.md")).expect("README");
+        let command = format!("send http://127.0.0.1:3000/webhooks/clerk-users {TRY_PAYLOAD}");
+        assert!(readme.contains(&command), "the README names the same command: {command}");
+        assert!(workspace().join(TRY_PAYLOAD).is_file(), "{TRY_PAYLOAD} exists");
+        let steps = next_steps("http://127.0.0.1:3000", None, true, false);
+        assert!(steps.contains(&command), "{steps}");
+
+        let db = TestDb::spawn().await;
+        let app = app_for(&db, &[]);
+        let signer = Signer::new(sign::DEV_SECRET, "test").expect("valid");
+        seed(&app, &workspace().join("events/seed"), &signer).await.expect("seeds");
+        let (port, stop, server) = start_server(app).await;
+        let args = sending(port, "/webhooks/clerk-users", &[TRY_PAYLOAD], None);
+        assert_eq!(send::send(args).await.expect("delivered"), Summary { processed: 1, ..Summary::default() });
+        let _ = stop.send(());
+        let _ = server.await;
     }
 
     #[test]

@@ -4,13 +4,15 @@
 
 use std::{error::Error, io, path::PathBuf};
 
-use clerk_sync::{ids::InvalidId, migrate::MigrateError, ConfigError};
+use clerk_sync::{db::DbError, ids::InvalidId, migrate::MigrateError, ConfigError};
+use tokio_postgres::error::SqlState;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     #[error(
         "DATABASE_URL is not set: set DATABASE_URL or pass --database-url \
-         (e.g. postgres://user:password@localhost:5432/app), or name its secret in DATABASE_URL_SECRET_ARN"
+         (e.g. postgres://user:password@localhost:5432/app), or name its secret in DATABASE_URL_SECRET_ARN; \
+         while clerk-sync dev runs, the commands use its database"
     )]
     MissingDatabaseUrl,
 
@@ -24,8 +26,9 @@ pub enum CliError {
     #[error(transparent)]
     Config(#[from] ConfigError),
 
+    /// The cause (tokio-postgres's, or the pool's timeout) is the source: printed by [`report`].
     #[error("cannot connect to PostgreSQL at {target}")]
-    Connect { target: String, source: tokio_postgres::Error },
+    Connect { target: String, source: Box<dyn Error + Send + Sync> },
 
     #[error("cannot start the async runtime: {0}")]
     Runtime(io::Error),
@@ -74,8 +77,18 @@ pub enum CliError {
     #[error(transparent)]
     Dev(#[from] crate::dev::DevError),
 
-    #[error("{0}")]
-    Database(String),
+    /// A query of `what` failed; the source holds PostgreSQL's message.
+    #[error("{what} failed")]
+    Query { what: &'static str, source: DbError },
+
+    #[error("prune deletes events, which the functions' least-privilege role may not do")]
+    PruneNotAllowed(#[source] DbError),
+
+    #[error("re-encrypting credentials failed")]
+    Rotate(#[source] clerk_sync::seller_accounts::StoreError),
+
+    #[error(transparent)]
+    DevKey(#[from] crate::devkey::DevKeyError),
 
     #[error("--since is not a time PostgreSQL understands (e.g. 2026-11-30 or 2026-11-30T12:00:00Z)")]
     InvalidSince,
@@ -96,10 +109,15 @@ pub enum CliError {
 impl CliError {
     /// What to do about it, when the message alone does not say.
     pub fn hint(&self) -> Option<&'static str> {
+        const CONNECT: &str = "check that the server is running and the URL's host, port, user, password and \
+                               database name; a TLS error means the server's certificate is not trusted: set \
+                               PGSSLROOTCERT to its CA bundle";
         match self {
-            CliError::Connect { .. } => Some(
-                "check that the server is running and the URL's host, port, user, password and database name; \
-                     a TLS error means the server's certificate is not trusted: set PGSSLROOTCERT to its CA bundle",
+            CliError::Connect { .. } | CliError::Query { source: DbError::Unavailable(_), .. } => Some(CONNECT),
+            CliError::Query { source, .. } => Some(query_hint(source)),
+            CliError::PruneNotAllowed(_) => Some(
+                "run it with the owner's DATABASE_URL (the one clerk-sync migrate uses) or as the clerk_sync_prune \
+                 role (docs/least-privilege.sql)",
             ),
             CliError::Migrate(MigrateError::Failed { .. }) => Some(
                 "the failed migration was rolled back and nothing after it ran; fix the cause, then run \
@@ -120,6 +138,27 @@ impl CliError {
             ),
             _ => None,
         }
+    }
+}
+
+/// What to check when PostgreSQL refused a query, by its SQLSTATE.
+fn query_hint(error: &DbError) -> &'static str {
+    let state = error.sql_state();
+    if state == Some(&SqlState::UNDEFINED_TABLE)
+        || state == Some(&SqlState::UNDEFINED_COLUMN)
+        || state == Some(&SqlState::UNDEFINED_FUNCTION)
+        || matches!(error, DbError::Schema(_))
+    {
+        "the schema is missing or older than this clerk-sync: run clerk-sync migrate on this database \
+         (or check that the URL names the right database)"
+    } else if state == Some(&SqlState::INSUFFICIENT_PRIVILEGE) {
+        "the database user may not do this: use the owner's DATABASE_URL (the one clerk-sync migrate uses), \
+         or grant what docs/least-privilege.sql grants"
+    } else if state.is_some_and(|s| s.code().starts_with("57") || s.code().starts_with("08")) {
+        "the server closed the connection or is shutting down: check that it is running, then run the command again"
+    } else {
+        "the message after \"failed:\" is PostgreSQL's own; check that the URL names the clerk-sync database \
+         and that clerk-sync migrate has run"
     }
 }
 

@@ -5,12 +5,14 @@
 //!   request event, for `cargo lambda invoke`.
 //! - `send`: POSTs payloads with fresh svix headers.
 //! - `dev`: runs every function locally against PostgreSQL.
+//! - `token`: mints a development session token for `dev`'s API routes.
 //! - `replay`, `rotate-keys`, `status`, `prune`: operator work on the database.
 //! - `bench` (cargo feature `bench`): the per-event latency benchmark.
 
 #[cfg(feature = "bench")]
 mod bench;
 mod dev;
+mod devkey;
 mod error;
 mod event;
 mod migrate;
@@ -49,6 +51,7 @@ enum Command {
     Sign(SignArgs),
     Send(send::SendArgs),
     Dev(dev::DevArgs),
+    Token(devkey::TokenArgs),
     Replay(ReplayArgs),
     RotateKeys(RotateKeysArgs),
     Status(StatusArgs),
@@ -75,13 +78,24 @@ impl Database {
 /// `--database-url`/`DATABASE_URL`, else the secret `DATABASE_URL_SECRET_ARN`
 /// names, fetched as the functions fetch it (the environment's AWS
 /// credentials and region), so the deploy and operators can name the
-/// secret rather than copy its value.
+/// secret rather than copy its value; else, while `clerk-sync dev` runs,
+/// its database (the file it keeps in its folder), said on standard error.
 fn database_url(given: Option<&str>) -> Result<String, CliError> {
     if let Some(url) = given.filter(|u| !u.trim().is_empty()) {
         return Ok(url.to_string());
     }
     if DatabaseSecretOnly.get("DATABASE_URL_SECRET_ARN").is_none() {
-        return Err(CliError::MissingDatabaseUrl);
+        let dir = dev::dev_dir(Env.get("CLERK_SYNC_DEV_DIR").map(PathBuf::from).as_deref());
+        return match dev::running_database(&dir) {
+            Some((url, file)) => {
+                eprintln!(
+                    "note: DATABASE_URL is not set: using the dev stack's database from {}",
+                    dev::display_path(&file)
+                );
+                Ok(url)
+            }
+            None => Err(CliError::MissingDatabaseUrl),
+        };
     }
     let resolved = runtime()?.block_on(clerk_sync::secrets::load(DatabaseSecretOnly))?;
     resolved.get("DATABASE_URL").ok_or(CliError::MissingDatabaseUrl)
@@ -250,6 +264,7 @@ fn main() -> ExitCode {
         Command::Sign(args) => sign(args),
         Command::Send(args) => send::run(args),
         Command::Dev(args) => dev::run(args),
+        Command::Token(args) => devkey::run(args),
         Command::Replay(args) => replay(args),
         Command::RotateKeys(args) => rotate_keys(args),
         Command::Status(args) => status(args),

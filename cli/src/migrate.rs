@@ -1,7 +1,7 @@
 //! `clerk-sync migrate`: the library's migrations over one connection, with
 //! the same TLS as the functions (`sslmode`, `PGSSLMODE`, `PGSSLROOTCERT`).
 
-use std::time::Duration;
+use std::{str::FromStr, time::Duration};
 
 use clerk_sync::{
     config::Env,
@@ -27,8 +27,13 @@ pub async fn run(url: &str) -> Result<MigrationReport, CliError> {
         config.application_name("clerk-sync-cli");
     }
     let mut client =
-        target.connect().await.map_err(|source| CliError::Connect { target: describe(&target.config), source })?;
+        target.connect().await.map_err(|e| CliError::Connect { target: describe(&target.config), source: e.into() })?;
     Ok(clerk_sync::migrate::run(&mut client).await?)
+}
+
+/// `user@host:port/db` for a connection string: never the password.
+pub fn describe_url(url: &str) -> String {
+    Config::from_str(url).map(|config| describe(&config)).unwrap_or_else(|_| "DATABASE_URL".to_string())
 }
 
 /// `user@host:port/db`, for messages: everything but the password.
@@ -52,8 +57,6 @@ pub fn describe(config: &Config) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::str::FromStr;
-
     use super::*;
 
     #[test]

@@ -8,7 +8,7 @@ use clerk_sync::{
     overview::{self, Overview},
     prune::{self, PruneOptions, PruneReport},
     replay::{self, ReplayFilter, ReplaySummary},
-    seller_accounts,
+    seller_accounts::{self, StoreError},
     sync::Outcome,
     tls::TlsSettings,
     vault::Vault,
@@ -24,7 +24,14 @@ pub async fn connect(url: &str) -> Result<deadpool_postgres::Object, CliError> {
     settings.connect_timeout = std::time::Duration::from_secs(10);
     settings.tls = TlsSettings::from_source(&Env)?;
     let pool = build_pool(&settings)?;
-    pool.get().await.map_err(|e| CliError::Database(e.to_string()))
+    pool.get().await.map_err(|e| CliError::Connect {
+        target: crate::migrate::describe_url(url),
+        // tokio-postgres's error carries the cause; the pool's wrapper adds nothing.
+        source: match e {
+            deadpool_postgres::PoolError::Backend(e) => e.into(),
+            e => e.into(),
+        },
+    })
 }
 
 /// A progress bar on a terminal, nothing otherwise (logs and CI stay clean).
@@ -59,7 +66,7 @@ pub async fn replay(url: &str, filter: &ReplayFilter) -> Result<ReplaySummary, C
 fn replay_error(e: clerk_sync::db::DbError) -> CliError {
     match e.sql_state().map(|s| s.code()) {
         Some(code) if code.starts_with("22") => CliError::InvalidSince,
-        _ => CliError::Database(e.to_string()),
+        _ => CliError::Query { what: "replaying events", source: e },
     }
 }
 
@@ -77,12 +84,15 @@ pub async fn rotate_keys(url: &str, vault: &Vault, batch_size: usize) -> Result<
     let bar = progress(0, "re-encrypting");
     let mut rotation = Rotation { rows: 0, values: 0, failed: Vec::new(), remaining: 0 };
     loop {
-        let report = seller_accounts::rotate_keys(&client, vault, batch_size, Some(1))
-            .await
-            .map_err(|e| CliError::Database(e.to_string()))?;
+        let report = seller_accounts::rotate_keys(&client, vault, batch_size, Some(1)).await.map_err(|e| match e {
+            StoreError::Db(source) => CliError::Query { what: "re-encrypting credentials", source },
+            e => CliError::Rotate(e),
+        })?;
         rotation.rows += report.rows;
         rotation.values += report.values;
-        rotation.failed.extend(report.failed.iter().map(|f| format!("{f:?}")));
+        rotation
+            .failed
+            .extend(report.failed.iter().map(|f| format!("seller account {} ({}): {}", f.id, f.field, f.error)));
         rotation.remaining = report.remaining;
         bar.set_length((rotation.rows as u64) + report.remaining.max(0) as u64);
         bar.set_position(rotation.rows as u64);
@@ -97,7 +107,7 @@ pub async fn rotate_keys(url: &str, vault: &Vault, batch_size: usize) -> Result<
 
 pub async fn status(url: &str, latest: i64) -> Result<Overview, CliError> {
     let client = connect(url).await?;
-    overview::overview(&client, latest).await.map_err(|e| CliError::Database(e.to_string()))
+    overview::overview(&client, latest).await.map_err(|source| CliError::Query { what: "reading the overview", source })
 }
 
 /// Deletes old processed, stale and ignored events in batches, with a progress bar.
@@ -120,13 +130,9 @@ pub async fn prune(url: &str, options: &PruneOptions) -> Result<PruneReport, Cli
 /// Permission denied is the likely mistake: the functions' role, not the owner's.
 fn prune_error(e: clerk_sync::db::DbError) -> CliError {
     if e.sql_state() == Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE) {
-        return CliError::Database(format!(
-            "{e}: prune deletes events, which the functions' least-privilege role may not do; \
-             run it with the owner's DATABASE_URL (the one clerk-sync migrate uses) \
-             or as the clerk_sync_prune role (docs/least-privilege.sql)"
-        ));
+        return CliError::PruneNotAllowed(e);
     }
-    CliError::Database(e.to_string())
+    CliError::Query { what: "pruning events", source: e }
 }
 
 /// The overview as readable tables.

@@ -2,21 +2,59 @@
 
 //! The operator commands, run as the built binary against a real PostgreSQL.
 
-use std::process::{Command, Output};
+use std::{
+    io::{BufRead, BufReader, Read, Write},
+    path::{Path, PathBuf},
+    process::{Command, Output, Stdio},
+    sync::mpsc,
+    time::{Duration, Instant},
+};
 
 use clerk_sync_tests::{clerk::sample, moto, session, TestDb, TestStack};
 use serde_json::Value;
 
-fn clerk_sync(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_clerk-sync"));
+const BIN: &str = env!("CARGO_BIN_EXE_clerk-sync");
+
+/// The settings a developer's shell may hold that would change what a command does.
+const CLEARED: [&str; 12] = [
+    "DATABASE_URL",
+    "DATABASE_URL_SECRET_ARN",
+    "ENCRYPTION_KEY",
+    "ENCRYPTION_KEYS",
+    "ENCRYPTION_KEY_ARN",
+    "CLERK_WEBHOOK_SECRET",
+    "CLERK_WEBHOOK_SECRET_ARN",
+    "CLERK_JWT_KEY",
+    "CLERK_JWKS_URL",
+    "CLERK_ISSUER",
+    "CLERK_AUTHORIZED_PARTIES",
+    "CLERK_WEBHOOK_DEV_BYPASS",
+];
+
+fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(BIN);
     command.args(args);
-    for var in ["DATABASE_URL", "DATABASE_URL_SECRET_ARN", "ENCRYPTION_KEY", "ENCRYPTION_KEYS", "ENCRYPTION_KEY_ARN"] {
+    for var in CLEARED {
         command.env_remove(var);
     }
+    // Never a `clerk-sync dev` the developer happens to run: a folder of its own unless given.
+    command.env("CLERK_SYNC_DEV_DIR", temp_dir("clerk-sync-no-dev"));
     for (k, v) in env {
         command.env(k, v);
     }
-    command.output().expect("run clerk-sync")
+    command
+}
+
+fn clerk_sync(args: &[&str], env: &[(&str, &str)]) -> Output {
+    command(args, env).output().expect("run clerk-sync")
+}
+
+fn temp_dir(prefix: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("{prefix}-{}", uuid::Uuid::new_v4().simple()))
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
 fn text(output: &Output) -> String {
@@ -214,4 +252,170 @@ async fn the_database_url_can_come_from_secrets_manager() {
     let out = text(&refused);
     assert!(!refused.status.success());
     assert!(out.contains("DATABASE_URL_SECRET_ARN") && out.contains("ResourceNotFoundException"), "{out}");
+}
+
+/// Every database command prints the cause and a hint, never only "db error".
+#[tokio::test]
+async fn database_failures_print_the_cause_and_a_hint() {
+    let key = ("ENCRYPTION_KEY", "dev-0123456789abcdefghijklmnopqrstuvwxyz");
+    let nobody = "postgres://app:s3cr3t@127.0.0.1:1/app";
+    for args in [&["status"][..], &["replay"], &["prune"], &["rotate-keys"]] {
+        let output = clerk_sync(args, &[("DATABASE_URL", nobody), key]);
+        let out = text(&output);
+        assert!(!output.status.success(), "{args:?}: {out}");
+        assert!(out.contains("cannot connect to PostgreSQL at app@127.0.0.1:1/app"), "{args:?}: {out}");
+        assert!(out.contains("Connection refused"), "{args:?}: the cause: {out}");
+        assert!(out.contains("hint: check that the server is running"), "{args:?}: {out}");
+        assert!(!out.contains("s3cr3t"), "{args:?}: never the password: {out}");
+    }
+
+    // A database that does not exist: PostgreSQL's message, not "db error".
+    let db = TestDb::create_empty().await;
+    let missing = db.url.replace(&db.name, "no_such_database");
+    let output = clerk_sync(&["status"], &[("DATABASE_URL", &missing)]);
+    let out = text(&output);
+    assert!(out.contains("database \"no_such_database\" does not exist") && out.contains("hint:"), "{out}");
+
+    // A database without the schema: the query's failure and what to run.
+    for args in [&["status"][..], &["replay"], &["prune"], &["rotate-keys"]] {
+        let output = clerk_sync(args, &[("DATABASE_URL", &db.url), key]);
+        let out = text(&output);
+        assert!(!output.status.success(), "{args:?}: {out}");
+        assert!(out.contains("does not exist (SQLSTATE 42P01)"), "{args:?}: {out}");
+        assert!(out.contains("hint: the schema is missing") && out.contains("clerk-sync migrate"), "{args:?}: {out}");
+    }
+}
+
+const ADA: &str = "user_2pQm7Xc1KbN4dRt8Zf3LwYhVaEs";
+const GRACE: &str = "user_2sC0uNn5XyZ1oQdV7eL9TrGaWfH";
+const ACME: &str = "org_2qA8sLk3VwX9mNbT5cJ7RpEyUdF";
+
+/// A GET with a session token, over a plain socket: the status and the body.
+fn get(url: &str, token: &str) -> (u16, String) {
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_at(rest.find('/').unwrap());
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+/// What a newcomer does first: `clerk-sync dev --seed`, then the commands it
+/// prints. The `try:` delivery answers processed, the printed session token
+/// reads sync-status, `clerk-sync token` mints others with the development
+/// key (which no other key's verifier trusts), and the other commands find
+/// the dev stack's database without DATABASE_URL while it runs.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_newcomer_tries_what_the_seeded_dev_stack_prints() {
+    let db = TestDb::spawn().await;
+    let dir = temp_dir("clerk-sync-dev-newcomer");
+    let dir_text = dir.to_str().unwrap();
+    let in_dev_dir = [("CLERK_SYNC_DEV_DIR", dir_text)];
+
+    let no_key = clerk_sync(&["token", "--user", ADA], &in_dev_dir);
+    assert!(!no_key.status.success(), "no key before dev made one");
+    assert!(text(&no_key).contains("run clerk-sync dev once"), "{}", text(&no_key));
+
+    let log = dir.with_extension("log");
+    let mut dev =
+        command(&["dev", "--seed", "--port", "0"], &[("DATABASE_URL", &db.url), ("CLERK_SYNC_DEV_DIR", dir_text)])
+            .current_dir(workspace())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let stdout = dev.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut printed = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !printed.iter().any(|l: &String| l.contains("Ctrl-C stops")) {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(line) => printed.push(line),
+            Err(_) => {
+                let _ = dev.kill();
+                panic!("dev did not get ready: {printed:#?}\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+            }
+        }
+    }
+    let printed_text = printed.join("\n");
+    assert!(printed_text.contains("seeded: 7 processed"), "{printed_text}");
+
+    // The try command, as printed, from the workspace: processed.
+    let try_line = printed.iter().find(|l| l.contains(" send http://")).unwrap_or_else(|| panic!("{printed_text}"));
+    let try_args: Vec<&str> = try_line.split_whitespace().skip(1).collect();
+    let sent = command(&try_args, &[]).current_dir(workspace()).output().unwrap();
+    assert!(sent.status.success(), "{}", text(&sent));
+    assert!(text(&sent).contains("1 sent: 1 processed"), "{}", text(&sent));
+
+    // The curl line: the token reads the seeded Ada's sync status.
+    let curl = printed.iter().find(|l| l.contains("curl -H")).unwrap_or_else(|| panic!("{printed_text}"));
+    let token = curl.split("Bearer ").nth(1).unwrap().split('"').next().unwrap();
+    let url = curl.split_whitespace().last().unwrap();
+    let (status, body) = get(url, token);
+    assert_eq!(status, 200, "{body}");
+    let ada: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (&ada["verdicts"]["user"], &ada["verdicts"]["membership"]),
+        (&json_str("in_sync"), &json_str("in_sync")),
+        "{ada}"
+    );
+
+    // Others, minted with `clerk-sync token`.
+    let minted = clerk_sync(&["token", "--user", GRACE, "--org", ACME, "--role", "org:member"], &in_dev_dir);
+    assert!(minted.status.success(), "{}", text(&minted));
+    let grace_token = String::from_utf8(minted.stdout.clone()).unwrap().trim().to_string();
+    let (status, body) = get(url, &grace_token);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["verdicts"]["membership"], "in_sync", "{body}");
+
+    // Through the sync-status handler the Lambda binary runs: trusted with
+    // the development key as CLERK_JWT_KEY, refused under any other key.
+    let dev_public = std::fs::read_to_string(dir.join("session-key.pub.pem")).unwrap();
+    for (key, expected) in [(dev_public, 200), (session::fixture("k1.public.pem"), 401)] {
+        let vars = clerk_sync_tests::Vars(vec![
+            ("DATABASE_URL", db.url.clone()),
+            ("SKIP_DB_MIGRATIONS", "true".to_string()),
+            ("CLERK_JWT_KEY", key),
+        ]);
+        let state = clerk_sync::api::ApiState::from_source(&vars).unwrap();
+        let request = clerk_sync_tests::api_request("GET", "/sync-status", Some(&grace_token), None);
+        let response = clerk_sync::api::sync_status::handle(&state, request).await;
+        assert_eq!(response.status(), expected, "{}", response.body());
+    }
+
+    // The other commands find the dev stack's database, and say so.
+    let status = clerk_sync(&["status"], &in_dev_dir);
+    assert!(status.status.success(), "{}", text(&status));
+    assert!(
+        String::from_utf8_lossy(&status.stderr).contains("using the dev stack's database from"),
+        "{}",
+        text(&status)
+    );
+    assert!(String::from_utf8_lossy(&status.stdout).contains("user.updated"), "{}", text(&status));
+
+    let stopped = Command::new("kill").args(["-TERM", &dev.id().to_string()]).status().unwrap();
+    assert!(stopped.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while dev.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "dev stops at SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!dir.join("database-url").exists(), "the file goes with dev");
+    let after = clerk_sync(&["status"], &in_dev_dir);
+    assert!(!after.status.success() && text(&after).contains("DATABASE_URL is not set"), "{}", text(&after));
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_file(&log);
+}
+
+fn json_str(s: &str) -> Value {
+    Value::String(s.to_string())
 }

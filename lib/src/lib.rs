@@ -11,7 +11,8 @@
 //! - [`tls`]: rustls TLS to PostgreSQL after the connection string's `sslmode`.
 //!
 //! The crate knows nothing of the Lambda runtime beyond the `http` request
-//! and response types.
+//! and response types, and [`lambda`]: reporting a failed cold start to the
+//! Runtime API.
 
 pub mod api;
 pub mod auth;
@@ -19,6 +20,7 @@ pub mod clerk;
 pub mod config;
 pub mod db;
 pub mod ids;
+pub mod lambda;
 pub mod migrate;
 pub mod overview;
 pub mod prune;

@@ -11,6 +11,7 @@
 pub mod clerk;
 pub mod moto;
 mod postgres;
+pub mod runtime_api;
 pub mod session;
 pub mod tls_postgres;
 
