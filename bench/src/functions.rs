@@ -48,7 +48,7 @@ pub fn binary(dir: &Path, function: &str) -> PathBuf {
     }
 }
 
-/// The reference plus `clerk_sync::secrets::load` (the Secrets Manager client), for the size split.
+/// The reference plus `clerk_sync::aws::secrets::load` (the Secrets Manager client), for the size split.
 pub const REFERENCE_SECRETS: &str = "lambda-reference-secrets";
 
 /// `functions/clerk-users` without `secrets::load`: what the Secrets Manager client costs.

@@ -30,9 +30,9 @@ use clerk_sync::{
     },
     clerk::Envelope,
     config::{ConfigError, Env, Source},
+    db::migrate::{MigrateError, MIGRATIONS},
     db::DbError,
-    migrate::{MigrateError, MIGRATIONS},
-    response::{json, ErrorBody},
+    http::response::{json, ErrorBody},
     Family, WebhookConfig, WebhookState,
 };
 use http::{Method, Request, Response, StatusCode, Uri};
@@ -1107,7 +1107,7 @@ async fn start(
         .client()
         .await
         .map_err(|e| DevError::Database { target: target.clone(), reason: crate::error::report(&e) })?;
-    let report = clerk_sync::migrate::run(&mut client).await?;
+    let report = clerk_sync::db::migrate::run(&mut client).await?;
     drop(client);
 
     let listener = match TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).await {

@@ -296,7 +296,7 @@ mod tests {
             )
             .expect("mints");
         let trusting = std::collections::HashMap::from([("CLERK_JWT_KEY", key.public_pem.as_str())]);
-        let verifier = clerk_sync::auth::SessionVerifier::from_source(&trusting).expect("a valid key");
+        let verifier = clerk_sync::session::SessionVerifier::from_source(&trusting).expect("a valid key");
         let session = verifier.verify(&token).await.expect("verifies");
         assert_eq!(session.user_id.to_string(), "user_2pQm7Xc1KbN4dRt8Zf3LwYhVaEs");
         let org = session.organization.expect("an active organization");
@@ -308,8 +308,8 @@ mod tests {
         // Any other key (a real Clerk instance's) refuses it.
         let k1 = clerk_sync_tests::session::fixture("k1.public.pem");
         let other = std::collections::HashMap::from([("CLERK_JWT_KEY", k1.as_str())]);
-        let verifier = clerk_sync::auth::SessionVerifier::from_source(&other).expect("a valid key");
-        assert_eq!(verifier.verify(&token).await.err(), Some(clerk_sync::auth::SessionError::BadSignature));
+        let verifier = clerk_sync::session::SessionVerifier::from_source(&other).expect("a valid key");
+        assert_eq!(verifier.verify(&token).await.err(), Some(clerk_sync::session::SessionError::BadSignature));
         let _ = fs::remove_dir_all(&dir);
     }
 }

@@ -4,7 +4,7 @@
 
 use std::{error::Error, io, path::PathBuf};
 
-use clerk_sync::{db::DbError, ids::InvalidId, migrate::MigrateError, ConfigError};
+use clerk_sync::{db::migrate::MigrateError, db::DbError, ids::InvalidId, ConfigError};
 use tokio_postgres::error::SqlState;
 
 #[derive(Debug, thiserror::Error)]

@@ -30,9 +30,9 @@ use clap::{Args, Parser, Subcommand};
 use clerk_sync::{
     clerk::Envelope,
     config::{Env, Source},
-    migrate::MIGRATIONS,
-    prune::PruneOptions,
-    replay::ReplayFilter,
+    db::migrate::MIGRATIONS,
+    sync::prune::PruneOptions,
+    sync::replay::ReplayFilter,
     vault::Vault,
 };
 
@@ -97,7 +97,7 @@ fn database_url(given: Option<&str>) -> Result<String, CliError> {
             None => Err(CliError::MissingDatabaseUrl),
         };
     }
-    let resolved = runtime()?.block_on(clerk_sync::secrets::load(DatabaseSecretOnly))?;
+    let resolved = runtime()?.block_on(clerk_sync::aws::secrets::load(DatabaseSecretOnly))?;
     resolved.get("DATABASE_URL").ok_or(CliError::MissingDatabaseUrl)
 }
 

@@ -5,8 +5,8 @@ use std::{str::FromStr, time::Duration};
 
 use clerk_sync::{
     config::Env,
-    migrate::MigrationReport,
-    tls::{ConnectionString, Target, TlsSettings, UrlError},
+    db::migrate::MigrationReport,
+    db::tls::{ConnectionString, Target, TlsSettings, UrlError},
 };
 use tokio_postgres::{config::Host, Config};
 
@@ -28,7 +28,7 @@ pub async fn run(url: &str) -> Result<MigrationReport, CliError> {
     }
     let mut client =
         target.connect().await.map_err(|e| CliError::Connect { target: describe(&target.config), source: e.into() })?;
-    Ok(clerk_sync::migrate::run(&mut client).await?)
+    Ok(clerk_sync::db::migrate::run(&mut client).await?)
 }
 
 /// `user@host:port/db` for a connection string: never the password.

@@ -4,13 +4,13 @@ use std::io::IsTerminal;
 
 use clerk_sync::{
     config::Env,
+    db::tls::TlsSettings,
     db::{build_pool, DbSettings},
-    overview::{self, Overview},
-    prune::{self, PruneOptions, PruneReport},
-    replay::{self, ReplayFilter, ReplaySummary},
     seller_accounts::{self, StoreError},
+    sync::overview::{self, Overview},
+    sync::prune::{self, PruneOptions, PruneReport},
+    sync::replay::{self, ReplayFilter, ReplaySummary},
     sync::Outcome,
-    tls::TlsSettings,
     vault::Vault,
 };
 use indicatif::{ProgressBar, ProgressStyle};

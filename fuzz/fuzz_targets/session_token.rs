@@ -13,7 +13,7 @@ use std::{collections::HashMap, sync::LazyLock};
 
 use arbitrary::Arbitrary;
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64, Engine};
-use clerk_sync::auth::SessionVerifier;
+use clerk_sync::session::SessionVerifier;
 use clerk_sync_fuzz::{now_secs, Node};
 use http::{HeaderMap, HeaderValue};
 use jsonwebtoken::{crypto::sign, Algorithm, EncodingKey};

@@ -1,56 +1,38 @@
 //! clerk-sync core: keeps an app's PostgreSQL in step with Clerk.
 //!
-//! - [`webhook`]: Svix-verified intake of Clerk webhooks, one handler per
-//!   function family.
-//! - [`clerk`]: lenient reading of Clerk payloads into database changes.
-//! - [`sync`]: recording and applying an event in one transaction, so the
-//!   final state depends on neither delivery order nor repetition.
-//! - [`migrate`]: embedded, checksummed, advisory-locked migrations.
-//! - [`secrets`]: `*_ARN` settings fetched from AWS Secrets Manager at cold
-//!   start, laid over the environment.
-//! - [`tls`]: rustls TLS to PostgreSQL after the connection string's `sslmode`.
+//! Modules, lowest first (each imports only those above it):
+//! - [`config`]: settings from a [`config::Source`], and what is wrong with them.
+//! - [`ids`]: Clerk and Svix ids, parsed at the edge.
+//! - [`report`]: an error and its causes on one line.
+//! - [`http`]: JSON answers and the one outbound HTTPS setup.
+//! - [`db`]: the pool, TLS to PostgreSQL, migrations, statement helpers.
+//! - [`clerk`]: the event families and Clerk's payloads, read into changes.
+//! - [`sync`]: recording and applying an event in one statement, replay, prune, the overview.
+//! - [`webhook`]: the Svix-verified intake every webhook function runs.
+//! - [`session`]: Clerk session tokens and the caller's access to one organization.
+//! - [`vault`]: AES-256-GCM envelopes for the sellers' credentials.
+//! - [`seller_accounts`]: the seller-account store, scoped to one organization.
+//! - [`api`]: the app's HTTP functions (sync-status, seller-accounts).
+//! - [`aws`]: Secrets Manager at cold start; init errors for the Lambda Runtime API.
 //!
 //! The crate knows nothing of the Lambda runtime beyond the `http` request
-//! and response types, and [`lambda`]: reporting a failed cold start to the
-//! Runtime API.
+//! and response types.
 
 pub mod api;
-pub mod auth;
+pub mod aws;
 pub mod clerk;
 pub mod config;
 pub mod db;
+pub mod http;
 pub mod ids;
-pub mod lambda;
-pub mod migrate;
-pub mod overview;
-pub mod prune;
-pub mod replay;
-pub mod response;
-pub mod secrets;
+pub mod report;
 pub mod seller_accounts;
+pub mod session;
 pub mod sync;
-pub mod tenant;
-pub mod tls;
 pub mod vault;
 pub mod webhook;
 
 pub use clerk::Family;
-pub use config::{ConfigError, WebhookConfig};
-pub use webhook::{handle, WebhookState};
-
-/// An error and its causes on one line, `outer: inner: …`, skipping a cause
-/// whose text the line already holds. tokio-postgres and the AWS SDK keep
-/// the useful part in the cause ("db error" alone says little).
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut line = error.to_string();
-    let mut cause = error.source();
-    while let Some(e) = cause {
-        let text = e.to_string();
-        if !line.contains(&text) {
-            line.push_str(": ");
-            line.push_str(&text);
-        }
-        cause = e.source();
-    }
-    line
-}
+pub use config::ConfigError;
+pub use report::error_chain;
+pub use webhook::{handle, WebhookConfig, WebhookState};

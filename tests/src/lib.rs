@@ -42,7 +42,7 @@ impl TestDb {
     pub async fn spawn() -> Self {
         let db = Self::create_empty().await;
         let mut client = db.connect().await;
-        clerk_sync::migrate::run(&mut client).await.expect("migrations apply to a fresh database");
+        clerk_sync::db::migrate::run(&mut client).await.expect("migrations apply to a fresh database");
         db
     }
 

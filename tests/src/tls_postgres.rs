@@ -12,7 +12,7 @@ use std::{
     sync::OnceLock,
 };
 
-use clerk_sync::tls::{Target, TlsSettings};
+use clerk_sync::db::tls::{Target, TlsSettings};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose};
 
 use crate::postgres::{is_root, run, start_cluster};

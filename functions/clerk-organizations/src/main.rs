@@ -3,13 +3,13 @@
 
 use std::process::ExitCode;
 
-use clerk_sync::{config::Env, lambda, Family, WebhookConfig, WebhookState};
+use clerk_sync::{aws::runtime_api as lambda, config::Env, Family, WebhookConfig, WebhookState};
 use lambda_http::{run, service_fn, Error, Request};
 
 /// Reads the configuration (Secrets Manager values for `*_ARN`, fetched once,
 /// laid over the environment) and builds the state.
 async fn init() -> Result<WebhookState, Error> {
-    let env = clerk_sync::secrets::load(Env).await?;
+    let env = clerk_sync::aws::secrets::load(Env).await?;
     Ok(WebhookState::new(Family::Organizations, WebhookConfig::from_source(&env)?)?)
 }
 

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use clerk_sync::{config::Env, lambda, replay::ReplayJob};
+use clerk_sync::{aws::runtime_api as lambda, config::Env, sync::replay::ReplayJob};
 use lambda_http::{
     lambda_runtime::{run, service_fn, LambdaEvent},
     Error,
@@ -13,7 +13,7 @@ use serde_json::Value;
 /// Reads the configuration (Secrets Manager values for `*_ARN`, fetched once,
 /// laid over the environment) and builds the job.
 async fn init() -> Result<ReplayJob, Error> {
-    let env = clerk_sync::secrets::load(Env).await?;
+    let env = clerk_sync::aws::secrets::load(Env).await?;
     Ok(ReplayJob::from_source(&env)?)
 }
 

@@ -4,15 +4,15 @@ use std::process::ExitCode;
 
 use clerk_sync::{
     api::{sync_status, ApiState},
+    aws::runtime_api as lambda,
     config::Env,
-    lambda,
 };
 use lambda_http::{run, service_fn, Error, Request};
 
 /// Reads the configuration (Secrets Manager values for `*_ARN`, fetched once,
 /// laid over the environment) and builds the state.
 async fn init() -> Result<ApiState, Error> {
-    let env = clerk_sync::secrets::load(Env).await?;
+    let env = clerk_sync::aws::secrets::load(Env).await?;
     Ok(ApiState::from_source(&env)?)
 }
 

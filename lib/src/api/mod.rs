@@ -6,10 +6,10 @@ pub mod sync_status;
 use http::{header, Method, Request, Response, StatusCode};
 
 use crate::{
-    auth::SessionVerifier,
     config::{self, ConfigError, Source},
     db::{Database, DbSettings},
-    response::{json, ErrorBody},
+    http::response::{json, ErrorBody},
+    session::SessionVerifier,
 };
 
 /// What an API function holds for its lifetime.

@@ -17,9 +17,9 @@ use uuid::Uuid;
 use super::{error, method_not_allowed, not_found, route_segments, unavailable, ApiState};
 use crate::{
     config::{self, ConfigError, Source},
-    response::json,
+    http::response::json,
     seller_accounts::{self, LwaCredentials, NewSellerAccount, Region, StoreError},
-    tenant::{require_auth_context, AccessError, AuthContext, Requirement},
+    session::{require_auth_context, AccessError, AuthContext, Requirement},
     vault::Vault,
 };
 

@@ -9,10 +9,9 @@ use tokio_postgres::types::Type;
 
 use super::{is_read, method_not_allowed, not_found, query_param, route_segments, wants_html, ApiState};
 use crate::{
-    auth::Session,
     db::DbError,
-    response::json,
-    tenant::{user_organizations, AccessError, Membership},
+    http::response::json,
+    session::{user_organizations, AccessError, Membership, Session},
 };
 
 const DEFAULT_PER_PAGE: i64 = 20;

@@ -7,8 +7,8 @@ use std::sync::{
 };
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
-use clerk_sync::auth::{ActiveOrganization, SessionError, SessionVerifier};
 use clerk_sync::ids::ClerkOrgId;
+use clerk_sync::session::{ActiveOrganization, SessionError, SessionVerifier};
 use clerk_sync_tests::{
     session::{fixture, pem_settings, sign, sign_with_header, v1_claims, v2_claims, APP_ORIGIN, ISSUER},
     Vars,

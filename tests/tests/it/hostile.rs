@@ -16,7 +16,7 @@ use base64::{
     Engine,
 };
 use clerk_sync::{
-    auth::SessionVerifier,
+    session::SessionVerifier,
     vault::{Ciphertext, ExposeSecret, Vault},
     Family, WebhookState,
 };

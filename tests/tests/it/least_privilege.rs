@@ -7,8 +7,8 @@
 
 use clerk_sync::{
     api::{seller_accounts::SellerAccountsState, sync_status},
-    prune::prune,
-    replay::ReplayJob,
+    sync::prune::prune,
+    sync::replay::ReplayJob,
     Family,
 };
 use clerk_sync_tests::{

@@ -1,6 +1,6 @@
 //! The migration runner against a real PostgreSQL.
 
-use clerk_sync::migrate::{self, MigrateError, Migration, MIGRATIONS};
+use clerk_sync::db::migrate::{self, MigrateError, Migration, MIGRATIONS};
 use clerk_sync_tests::TestDb;
 
 #[tokio::test]
@@ -108,8 +108,8 @@ async fn migration_0004_keeps_what_older_rows_meant_and_hands_lost_messages_to_r
     // The message the wrong function claimed is applied by a replay.
     let pool = clerk_sync_tests::pool(&db.url, 1);
     let pooled = pool.get().await.unwrap();
-    let filter = clerk_sync::replay::ReplayFilter { statuses: vec!["received".into()], ..Default::default() };
-    let summary = clerk_sync::replay::replay(&pooled, &filter, |_, _| {}).await.unwrap();
+    let filter = clerk_sync::sync::replay::ReplayFilter { statuses: vec!["received".into()], ..Default::default() };
+    let summary = clerk_sync::sync::replay::replay(&pooled, &filter, |_, _| {}).await.unwrap();
     assert_eq!(summary.processed, 1, "{summary:?}");
     assert_eq!(db.rows("SELECT name FROM organization").await, [serde_json::json!({"name": "Lost"})]);
     // A redelivery to the organizations function is now a duplicate, and a

@@ -1,7 +1,7 @@
 //! `prune`: old processed and ignored events go, in batches; failed and
 //! received ones stay whatever their age.
 
-use clerk_sync::prune::{prune, prune_with, PruneOptions};
+use clerk_sync::sync::prune::{prune, prune_with, PruneOptions};
 use clerk_sync_tests::{clerk::simple_user, TestStack};
 use serde_json::json;
 

@@ -1,7 +1,7 @@
 //! Replaying stored events, the scheduled replay job, and the development bypass.
 
 use clerk_sync::{
-    replay::{self, ReplayFilter, ReplayJob},
+    sync::replay::{self, ReplayFilter, ReplayJob},
     Family, WebhookConfig,
 };
 use clerk_sync_tests::{

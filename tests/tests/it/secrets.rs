@@ -5,9 +5,9 @@
 use std::{str::FromStr, time::Instant};
 
 use clerk_sync::{
+    aws::secrets,
     config::{ConfigError, Source},
     db::{Database, DbSettings},
-    secrets,
     vault::VaultConfig,
     Family, WebhookConfig, WebhookState,
 };

@@ -456,15 +456,15 @@ async fn a_stale_event_is_recorded_as_stale_and_never_replayed() {
     // The operator's view counts them as stale; replay leaves them alone.
     let pool = clerk_sync_tests::pool(&stack.db.url, 1);
     let client = pool.get().await.unwrap();
-    let overview = clerk_sync::overview::overview(&client, 10).await.unwrap();
+    let overview = clerk_sync::sync::overview::overview(&client, 10).await.unwrap();
     let stale: i64 = overview.events_by_type_and_status.iter().filter(|c| c.status == "stale").map(|c| c.count).sum();
     assert_eq!(stale, 2);
     assert_eq!(one(&stack, "SELECT deleted_at FROM user_organizations").await["deleted_at"], Value::Null);
-    let filter = clerk_sync::replay::ReplayFilter {
+    let filter = clerk_sync::sync::replay::ReplayFilter {
         statuses: vec!["failed".into(), "received".into(), "stale".into()],
         ..Default::default()
     };
-    let summary = clerk_sync::replay::replay(&client, &filter, |_, _| {}).await.unwrap();
+    let summary = clerk_sync::sync::replay::replay(&client, &filter, |_, _| {}).await.unwrap();
     assert_eq!(summary.total(), 2, "{summary:?}");
     assert_eq!(summary.duplicate, 2, "stale events are never claimed again: {summary:?}");
     assert_eq!(stack.db.rows("SELECT 1 FROM clerk_webhook_events WHERE status = 'stale'").await.len(), 2);

@@ -4,7 +4,7 @@
 
 use clerk_sync::{
     config::ConfigError,
-    tls::{SslMode, Target, TlsSettings},
+    db::tls::{SslMode, Target, TlsSettings},
     Family, WebhookConfig, WebhookState,
 };
 use clerk_sync_tests::{clerk, tls_postgres::tls_server, TestApp, TestDb, Vars, TEST_SECRET};

@@ -1,4 +1,4 @@
-//! `lambda-reference` plus `clerk_sync::secrets::load`: the difference in
+//! `lambda-reference` plus `clerk_sync::aws::secrets::load`: the difference in
 //! size between the two is what the Secrets Manager client (SigV4 signing,
 //! the HTTPS client) adds to every function binary.
 
@@ -8,7 +8,7 @@ use svix::webhooks::Webhook;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
-    let env = clerk_sync::secrets::load(clerk_sync::config::Env).await?;
+    let env = clerk_sync::aws::secrets::load(clerk_sync::config::Env).await?;
     let secret =
         clerk_sync::config::Source::get(&env, "CLERK_WEBHOOK_SECRET").ok_or("CLERK_WEBHOOK_SECRET is not set")?;
     let secret = Webhook::new(&secret)?;

@@ -8,7 +8,7 @@
 //! there only for its own SnapStart hooks (privately), so this module does it.
 //!
 //! Errors are printed with `Display` (the cause chain on one line, see
-//! [`crate::error_chain`]), never as a debug struct.
+//! [`crate::report::error_chain`]), never as a debug struct.
 
 use std::{error::Error, process::ExitCode, time::Duration};
 
@@ -55,7 +55,7 @@ pub enum ReportError {
 /// reports it to the Runtime API named by `AWS_LAMBDA_RUNTIME_API` (when
 /// set, as in Lambda and under `cargo lambda watch`), and gives the exit code.
 pub async fn init_failed(error: &(dyn Error + 'static)) -> ExitCode {
-    let message = crate::error_chain(error);
+    let message = crate::report::error_chain(error);
     eprintln!("error: {message}");
     if let Ok(api) = std::env::var("AWS_LAMBDA_RUNTIME_API") {
         if let Err(e) = report_init_error(&api, &message).await {
@@ -70,7 +70,7 @@ pub fn exit(result: Result<(), Box<dyn Error + Send + Sync>>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", crate::error_chain(e.as_ref()));
+            eprintln!("error: {}", crate::report::error_chain(e.as_ref()));
             ExitCode::FAILURE
         }
     }
@@ -93,7 +93,7 @@ pub async fn report_init_error(api: &str, message: &str) -> Result<(), ReportErr
     let response = tokio::time::timeout(REPORT_TIMEOUT, client.request(request))
         .await
         .map_err(|_| ReportError::Timeout)?
-        .map_err(|e| ReportError::Request(crate::error_chain(&e)))?;
+        .map_err(|e| ReportError::Request(crate::report::error_chain(&e)))?;
     if !response.status().is_success() {
         return Err(ReportError::Status(response.status()));
     }

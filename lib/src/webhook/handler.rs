@@ -6,150 +6,17 @@
 
 use std::time::Instant;
 
-use http::{header, HeaderMap, Method, Request, Response, StatusCode};
-use secrecy::{ExposeSecret, SecretString};
-use svix::webhooks::{Webhook, WebhookError as SvixError};
+use http::{Method, Request, Response, StatusCode};
 
+use super::{config::WebhookConfig, error::WebhookError, signature::SigningSecrets};
 use crate::{
     clerk::{self, Envelope, Family, Plan},
-    config::{ConfigError, WebhookConfig},
+    config::ConfigError,
     db::Database,
+    http::response::json,
     ids::SvixId,
-    response::{json, ErrorBody},
     sync::{self, EventRecord, Outcome},
 };
-
-/// The endpoint's signing secrets. Several may be configured during a
-/// rotation: a delivery is authentic when any of them verifies it.
-pub struct SigningSecrets(Vec<Webhook>);
-
-impl std::fmt::Debug for SigningSecrets {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SigningSecrets([{} redacted])", self.0.len())
-    }
-}
-
-impl SigningSecrets {
-    /// Parses `whsec_…` secrets separated by commas or whitespace.
-    pub fn parse(raw: &SecretString) -> Result<Self, ConfigError> {
-        let secrets = raw
-            .expose_secret()
-            .split(|c: char| c == ',' || c.is_whitespace())
-            .filter(|s| !s.is_empty())
-            .enumerate()
-            .map(|(i, s)| {
-                Webhook::new(s).map_err(|_| ConfigError::Invalid {
-                    var: "CLERK_WEBHOOK_SECRET",
-                    reason: format!(
-                        "secret #{} is not a Svix signing secret (whsec_ followed by padded base64)",
-                        i + 1
-                    ),
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        if secrets.is_empty() {
-            return Err(ConfigError::Missing {
-                var: "CLERK_WEBHOOK_SECRET",
-                hint: "copy the endpoint's signing secret (whsec_…) from the Clerk dashboard",
-            });
-        }
-        Ok(Self(secrets))
-    }
-
-    /// Verifies a delivery over the exact body bytes, with Svix's 5-minute
-    /// timestamp tolerance.
-    pub fn verify(&self, body: &[u8], headers: &HeaderMap) -> Result<(), WebhookError> {
-        self.check(|secret| secret.verify(body, headers))
-    }
-
-    /// Verifies the signature alone, for deliveries recorded earlier (and
-    /// Svix's published test vectors). The request path never uses it.
-    pub fn verify_ignoring_timestamp(&self, body: &[u8], headers: &HeaderMap) -> Result<(), WebhookError> {
-        self.check(|secret| secret.verify_ignoring_timestamp(body, headers))
-    }
-
-    fn check(&self, verify: impl Fn(&Webhook) -> Result<(), SvixError>) -> Result<(), WebhookError> {
-        for secret in &self.0 {
-            match verify(secret) {
-                Ok(()) => return Ok(()),
-                // Only a signature mismatch depends on the secret: try the next.
-                Err(SvixError::InvalidSignature) => continue,
-                Err(other) => return Err(other.into()),
-            }
-        }
-        Err(WebhookError::InvalidSignature)
-    }
-}
-
-/// Every way a delivery is refused, with its status and stable code.
-#[derive(Debug, thiserror::Error)]
-pub enum WebhookError {
-    #[error("only POST is accepted")]
-    MethodNotAllowed,
-    #[error("the body is larger than {limit} bytes")]
-    PayloadTooLarge { limit: usize },
-    #[error("the svix-id, svix-timestamp and svix-signature headers are required")]
-    MissingSignatureHeaders,
-    #[error("the svix-timestamp header is more than 5 minutes from the server's clock")]
-    TimestampOutOfTolerance,
-    #[error("no configured signing secret verifies this delivery")]
-    InvalidSignature,
-    #[error("{0}")]
-    InvalidPayload(&'static str),
-    #[error("the database is unavailable; retry later")]
-    DatabaseUnavailable,
-}
-
-impl From<SvixError> for WebhookError {
-    fn from(e: SvixError) -> Self {
-        match e {
-            SvixError::MissingHeader(_) => WebhookError::MissingSignatureHeaders,
-            SvixError::TimestampTooOldError | SvixError::FutureTimestampError => WebhookError::TimestampOutOfTolerance,
-            // Unparseable headers, a non-UTF-8 body, a bad signature: not authentic.
-            _ => WebhookError::InvalidSignature,
-        }
-    }
-}
-
-impl WebhookError {
-    pub fn status(&self) -> StatusCode {
-        match self {
-            WebhookError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            WebhookError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            WebhookError::MissingSignatureHeaders
-            | WebhookError::TimestampOutOfTolerance
-            | WebhookError::InvalidSignature => StatusCode::UNAUTHORIZED,
-            WebhookError::InvalidPayload(_) => StatusCode::BAD_REQUEST,
-            WebhookError::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-        }
-    }
-
-    pub fn code(&self) -> &'static str {
-        match self {
-            WebhookError::MethodNotAllowed => "method_not_allowed",
-            WebhookError::PayloadTooLarge { .. } => "payload_too_large",
-            WebhookError::MissingSignatureHeaders => "missing_signature_headers",
-            WebhookError::TimestampOutOfTolerance => "timestamp_out_of_tolerance",
-            WebhookError::InvalidSignature => "invalid_signature",
-            WebhookError::InvalidPayload(_) => "invalid_payload",
-            WebhookError::DatabaseUnavailable => "database_unavailable",
-        }
-    }
-
-    pub fn into_response(self) -> Response<String> {
-        let mut response = json(self.status(), &ErrorBody { error: self.code(), message: &self.to_string() });
-        match self {
-            WebhookError::MethodNotAllowed => {
-                response.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("POST"));
-            }
-            WebhookError::DatabaseUnavailable => {
-                response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
-            }
-            _ => {}
-        }
-        response
-    }
-}
 
 /// What one webhook function holds for its lifetime: built once in `main`,
 /// borrowed by every request.

@@ -24,6 +24,10 @@
 //! trip): the second, ending the memberships, must start after the first
 //! holds the row lock so that it sees memberships committed concurrently.
 
+pub mod overview;
+pub mod prune;
+pub mod replay;
+
 use std::sync::LazyLock;
 
 use deadpool_postgres::Client;

@@ -1,5 +1,8 @@
 //! The PostgreSQL pool: built once per cold start, connecting lazily.
 
+pub mod migrate;
+pub mod tls;
+
 use std::time::Duration;
 
 use deadpool_postgres::{HookError, Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
@@ -9,8 +12,7 @@ use tokio_postgres::error::SqlState;
 
 use crate::{
     config::{self, ConfigError, Source},
-    migrate,
-    tls::{ConnectionString, Target, TlsSettings},
+    db::tls::{ConnectionString, Target, TlsSettings},
 };
 
 /// Well inside Svix's 15 s delivery timeout and a 10 s Lambda timeout.
@@ -89,7 +91,7 @@ impl DbSettings {
     }
 }
 
-/// Builds the pool, TLS as the URL's `sslmode` says (see [`crate::tls`]).
+/// Builds the pool, TLS as the URL's `sslmode` says (see [`crate::db::tls`]).
 /// Nothing connects until the first `get`.
 pub fn build_pool(settings: &DbSettings) -> Result<Pool, ConfigError> {
     let Target { config: mut pg, tls, .. } = settings.target()?;
@@ -231,6 +233,6 @@ impl Database {
 fn describe(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
-        None => crate::error_chain(e),
+        None => crate::report::error_chain(e),
     }
 }

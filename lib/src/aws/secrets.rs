@@ -171,8 +171,8 @@ impl SecretsManager {
             Some(url) => Some(endpoint_override("AWS_ENDPOINT_URL_SECRETS_MANAGER", &url)?),
             None => src.get("AWS_ENDPOINT_URL").map(|url| endpoint_override("AWS_ENDPOINT_URL", &url)).transpose()?,
         };
-        let tls =
-            crate::tls::https_config().map_err(|reason| ConfigError::Invalid { var: "AWS_ENDPOINT_URL", reason })?;
+        let tls = crate::http::client::https_config()
+            .map_err(|reason| ConfigError::Invalid { var: "AWS_ENDPOINT_URL", reason })?;
         let mut tcp = HttpConnector::new();
         tcp.enforce_http(false);
         tcp.set_connect_timeout(Some(CONNECT_TIMEOUT));
@@ -253,7 +253,8 @@ impl SecretsManager {
             .map_err(|e| Failure::Final(format!("cannot build the request: {e}")))?;
         signable.into_parts().0.apply_to_request_http1x(&mut request);
 
-        let response = self.http.request(request).await.map_err(|e| Failure::Transient(crate::error_chain(&e)))?;
+        let response =
+            self.http.request(request).await.map_err(|e| Failure::Transient(crate::report::error_chain(&e)))?;
         let status = response.status();
         let error_type = response.headers().get("x-amzn-errortype").and_then(|v| v.to_str().ok()).map(str::to_string);
         let mut answer: Vec<u8> = Limited::new(response.into_body(), MAX_ANSWER)

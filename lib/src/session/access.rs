@@ -11,9 +11,9 @@ use tokio_postgres::{types::Type, Row};
 use uuid::Uuid;
 
 use crate::{
-    auth::{Session, SessionError, SessionVerifier},
     db::DbError,
-    response::{json, ErrorBody},
+    http::response::{json, ErrorBody},
+    session::verify::{Session, SessionError, SessionVerifier},
 };
 
 /// The signed-in user, as our database holds them (active rows only).

@@ -27,7 +27,6 @@ use rustls::{
         danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
         WebPkiServerVerifier,
     },
-    crypto::CryptoProvider,
     pki_types::{pem::PemObject, CertificateDer, ServerName, UnixTime},
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
@@ -35,7 +34,10 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_postgres::{config::SslMode as PgSslMode, tls::MakeTlsConnect};
 pub use tokio_postgres_rustls::MakeRustlsConnect;
 
-use crate::config::{ConfigError, Source};
+use crate::{
+    config::{ConfigError, Source},
+    http::client::{provider, system_roots},
+};
 
 /// libpq's `sslmode` values, less `allow` (plain first, TLS as a fallback),
 /// which nothing here needs.
@@ -410,39 +412,6 @@ where
             Err(never) => match never {},
         }
     }
-}
-
-fn provider() -> Arc<CryptoProvider> {
-    // Explicit, so nothing depends on a process-wide default provider.
-    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
-}
-
-/// The system's trusted roots, read once per process.
-fn system_roots() -> &'static [CertificateDer<'static>] {
-    static ROOTS: OnceLock<Vec<CertificateDer<'static>>> = OnceLock::new();
-    ROOTS.get_or_init(|| {
-        let result = rustls_native_certs::load_native_certs();
-        for error in &result.errors {
-            tracing::warn!(%error, "could not read some system CA certificates");
-        }
-        result.certs
-    })
-}
-
-/// A rustls client configuration for HTTPS (Secrets Manager, the JWKS): the system roots (read
-/// once per process, shared with the PostgreSQL connector), the same
-/// provider.
-pub(crate) fn https_config() -> Result<ClientConfig, String> {
-    let mut roots = RootCertStore::empty();
-    roots.add_parsable_certificates(system_roots().iter().cloned());
-    if roots.is_empty() {
-        return Err("the system has no trusted CA certificates for HTTPS".into());
-    }
-    Ok(ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS setup failed: {e}"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
 }
 
 /// Adds a PEM bundle of CA certificates to `roots`.

@@ -407,7 +407,7 @@ async fn fetch_jwks(url: &str) -> Result<HashMap<String, DecodingKey>, String> {
     // The system roots as read once per process (shared with PostgreSQL TLS
     // and the Secrets Manager fetch), not again on every fetch.
     let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(crate::tls::https_config().map_err(|e| format!("no TLS roots: {e}"))?)
+        .with_tls_config(crate::http::client::https_config().map_err(|e| format!("no TLS roots: {e}"))?)
         .https_or_http()
         .enable_http1()
         .build();

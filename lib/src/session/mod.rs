@@ -1,0 +1,8 @@
+//! Clerk session tokens, and what they allow: the caller's user,
+//! organization and role, with every query scoped to one organization.
+
+pub mod access;
+pub mod verify;
+
+pub use access::*;
+pub use verify::*;
