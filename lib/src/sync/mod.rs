@@ -34,7 +34,7 @@ use deadpool_postgres::Client;
 use tokio_postgres::{types::Type, Row, Statement};
 
 use crate::{
-    clerk::{Change, Family, MembershipRecord, OrgRecord, Plan, UserRecord},
+    clerk::{Change, Family, MembershipRecord, OrgChange, OrgRecord, Plan, UserChange, UserRecord},
     db::DbError,
     ids::SvixId,
 };
@@ -412,17 +412,21 @@ async fn deliver_once(
     };
 
     let row = match change {
-        Change::UpsertUser(user) => upsert_user(client, &statements.upsert_user, &record, user).await?,
-        Change::DeleteUser { id, deleted_ms } => {
+        Change::Users(UserChange::Upsert(user)) => upsert_user(client, &statements.upsert_user, &record, user).await?,
+        Change::Users(UserChange::Delete { id, deleted_ms }) => {
             let sql = &statements.delete_user;
             delete_with_cascade(client, &record, sql, END_USER_MEMBERSHIPS, id.as_str(), *deleted_ms).await?
         }
-        Change::UpsertOrg(org) => upsert_org(client, &statements.upsert_org, &record, org).await?,
-        Change::DeleteOrg { id, deleted_ms } => {
+        Change::Organizations(OrgChange::Upsert(org)) => {
+            upsert_org(client, &statements.upsert_org, &record, org).await?
+        }
+        Change::Organizations(OrgChange::Delete { id, deleted_ms }) => {
             let sql = &statements.delete_org;
             delete_with_cascade(client, &record, sql, END_ORG_MEMBERSHIPS, id.as_str(), *deleted_ms).await?
         }
-        Change::Membership(membership) => apply_membership(client, &statements.membership, &record, membership).await?,
+        Change::Memberships(membership) => {
+            apply_membership(client, &statements.membership, &record, membership).await?
+        }
     };
     Ok(match (recorded(&row), row.get::<_, i64>("applied") > 0) {
         (false, _) => Outcome::Duplicate,

@@ -1,0 +1,125 @@
+//! The event families: the one table that declares each of them.
+//!
+//! Adding a family (the checklist; the README's "Adding an event family"
+//! says the same):
+//! 1. a payload file `clerk/<family>.rs` (what its events carry) and a rules
+//!    file `sync/<family>.rs` (its statements);
+//! 2. a migration for its tables;
+//! 3. a row in [`FAMILIES`] and a variant of [`Family`] (the compiler then
+//!    points at [`super::plan`] and the sync dispatch);
+//! 4. its function crate `functions/<function>/`, a copy of another webhook
+//!    function's `main.rs` with its family;
+//! 5. its `template.yaml` function, log group and URL output;
+//! 6. a sample payload `events/payloads/<type>.json` for every handled type.
+//!
+//! `tests/tests/deploy_config.rs` checks 4–6 against this table; the local
+//! stack's routes, the benchmarks' streams, the fuzz generators and the test
+//! stack read it.
+
+/// A family of event types, applied by one function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    Users,
+    Organizations,
+    Memberships,
+    /// Every family (replay and the local stack's catch-all route).
+    All,
+}
+
+/// Everything the project needs to know of one family.
+#[derive(Debug)]
+pub struct FamilySpec {
+    pub family: Family,
+    /// Recorded in `clerk_webhook_events.family`.
+    pub name: &'static str,
+    /// The Lambda function (binary, and crate under `functions/`) that applies it.
+    pub function: &'static str,
+    /// The local stack serves it at `/webhooks/<route>`.
+    pub route: &'static str,
+    /// The event types it applies; each has `events/payloads/<type>.json`.
+    pub types: &'static [&'static str],
+}
+
+/// Every family, in the order the stack lists them.
+pub const FAMILIES: &[FamilySpec] = &[
+    FamilySpec {
+        family: Family::Users,
+        name: "users",
+        function: "clerk-users",
+        route: "users",
+        types: &["user.created", "user.updated", "user.deleted"],
+    },
+    FamilySpec {
+        family: Family::Organizations,
+        name: "organizations",
+        function: "clerk-organizations",
+        route: "organizations",
+        types: &["organization.created", "organization.updated", "organization.deleted"],
+    },
+    FamilySpec {
+        family: Family::Memberships,
+        name: "memberships",
+        function: "clerk-memberships",
+        route: "memberships",
+        types: &["organizationMembership.created", "organizationMembership.updated", "organizationMembership.deleted"],
+    },
+];
+
+impl FamilySpec {
+    /// The sample payload of one of its types, relative to the repository.
+    pub fn sample_path(event_type: &str) -> String {
+        format!("events/payloads/{event_type}.json")
+    }
+}
+
+impl Family {
+    /// Its row in [`FAMILIES`]; `None` for [`Family::All`].
+    pub fn spec(self) -> Option<&'static FamilySpec> {
+        FAMILIES.iter().find(|spec| spec.family == self)
+    }
+
+    /// The name it is recorded under (`clerk_webhook_events.family`).
+    pub fn name(self) -> &'static str {
+        self.spec().map_or("all", |spec| spec.name)
+    }
+
+    /// The family recorded under `name`.
+    pub fn named(name: &str) -> Option<Family> {
+        match name {
+            "all" => Some(Family::All),
+            _ => FAMILIES.iter().find(|spec| spec.name == name).map(|spec| spec.family),
+        }
+    }
+
+    /// The family whose rules apply `event_type`, if any does.
+    pub fn handling(event_type: &str) -> Option<Family> {
+        FAMILIES.iter().find(|spec| spec.types.contains(&event_type)).map(|spec| spec.family)
+    }
+
+    /// Whether a function of this family applies `family`'s events.
+    pub fn includes(self, family: Family) -> bool {
+        self == Family::All || self == family
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_routes_functions_and_types_are_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for spec in FAMILIES {
+            assert_eq!(spec.family.spec().map(|s| s.name), Some(spec.name));
+            assert_eq!(Family::named(spec.name), Some(spec.family));
+            for key in [spec.name, spec.function, spec.route].into_iter().chain(spec.types.iter().copied()) {
+                assert!(seen.insert(key), "{key} is declared twice");
+            }
+            for event_type in spec.types {
+                assert_eq!(Family::handling(event_type), Some(spec.family));
+            }
+        }
+        assert_eq!(Family::named("all"), Some(Family::All));
+        assert_eq!(Family::handling("session.created"), None);
+    }
+}
