@@ -34,7 +34,7 @@ pub struct FamilySpec {
     pub name: &'static str,
     /// The Lambda function (binary, and crate under `functions/`) that applies it.
     pub function: &'static str,
-    /// The local stack serves it at `/webhooks/<route>`.
+    /// The local stack's route for its function.
     pub route: &'static str,
     /// The event types it applies; each has `events/payloads/<type>.json`.
     pub types: &'static [&'static str],
@@ -46,21 +46,21 @@ pub const FAMILIES: &[FamilySpec] = &[
         family: Family::Users,
         name: "users",
         function: "clerk-users",
-        route: "users",
+        route: "/webhooks/clerk-users",
         types: &["user.created", "user.updated", "user.deleted"],
     },
     FamilySpec {
         family: Family::Organizations,
         name: "organizations",
         function: "clerk-organizations",
-        route: "organizations",
+        route: "/webhooks/clerk-organizations",
         types: &["organization.created", "organization.updated", "organization.deleted"],
     },
     FamilySpec {
         family: Family::Memberships,
         name: "memberships",
         function: "clerk-memberships",
-        route: "memberships",
+        route: "/webhooks/clerk-memberships",
         types: &["organizationMembership.created", "organizationMembership.updated", "organizationMembership.deleted"],
     },
 ];
