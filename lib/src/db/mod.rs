@@ -1,6 +1,7 @@
 //! The PostgreSQL pool: built once per cold start, connecting lazily.
 
 pub mod migrate;
+pub mod statements;
 pub mod tls;
 
 use std::time::Duration;

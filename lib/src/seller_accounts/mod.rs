@@ -14,11 +14,14 @@ use std::{fmt, str::FromStr, sync::LazyLock};
 
 use deadpool_postgres::Client;
 use serde::{Deserialize, Serialize};
-use tokio_postgres::{error::SqlState, types::Type, Row, Statement};
+use tokio_postgres::{error::SqlState, types::Type, Row};
 use uuid::Uuid;
 
 use crate::{
-    db::DbError,
+    db::{
+        statements::{begin_with, commit_with, prepare, rollback},
+        DbError,
+    },
     vault::{Ciphertext, ExposeSecret, SecretString, Vault, VaultError},
 };
 
@@ -348,17 +351,6 @@ fn read_account(row: &Row) -> Result<SellerAccount, StoreError> {
     })
 }
 
-async fn prepare(client: &Client, sql: &str, types: &[Type]) -> Result<Statement, DbError> {
-    Ok(client.prepare_typed_cached(sql, types).await?)
-}
-
-/// Ends a failed transaction. `try_join!` stops at the first error, so the
-/// COMMIT may never have been sent: never hand a connection back inside a
-/// transaction.
-async fn rollback(client: &Client) {
-    let _ = client.batch_execute("ROLLBACK").await;
-}
-
 /// A foreign key the caller supplied that names no row.
 fn invalid_reference(e: tokio_postgres::Error) -> StoreError {
     let constraint =
@@ -428,13 +420,7 @@ pub async fn upsert(
         &region,
         &account.currency,
     ];
-    let id: Uuid = match tokio::try_join!(client.batch_execute("BEGIN"), client.query_one(&upsert, &params)) {
-        Ok((_, row)) => row.get(0),
-        Err(e) => {
-            rollback(client).await;
-            return Err(invalid_reference(e));
-        }
-    };
+    let id: Uuid = begin_with(client, client.query_one(&upsert, &params)).await.map_err(invalid_reference)?.get(0);
     let [refresh_token, client_id, client_secret] = match account.credentials.encrypt(vault, id) {
         Ok(envelopes) => envelopes,
         Err(e) => {
@@ -444,13 +430,7 @@ pub async fn upsert(
     };
     let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
         [&id, &organization_id, &refresh_token, &client_id, &client_secret];
-    match tokio::try_join!(client.query_one(&store, &params), client.batch_execute("COMMIT")) {
-        Ok((row, _)) => read_account(&row),
-        Err(e) => {
-            rollback(client).await;
-            Err(e.into())
-        }
-    }
+    read_account(&commit_with(client, client.query_one(&store, &params)).await?)
 }
 
 // $1 id, $2 organization_id, $3 marketplace_code, $4 marketplace_name,
@@ -656,13 +636,7 @@ pub async fn rotate_keys(
     let mut skip: Vec<Uuid> = Vec::new();
     while max_batches.is_none_or(|max| report.batches < max) {
         let select_params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&prefix, &skip, &limit];
-        let rows = match tokio::try_join!(client.batch_execute("BEGIN"), client.query(&select, &select_params)) {
-            Ok((_, rows)) => rows,
-            Err(e) => {
-                rollback(client).await;
-                return Err(e.into());
-            }
-        };
+        let rows = begin_with(client, client.query(&select, &select_params)).await?;
         let batch = match reencrypt_batch(vault, &rows, &prefix) {
             Ok(batch) => batch,
             Err(e) => {
@@ -672,10 +646,7 @@ pub async fn rotate_keys(
         };
         let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
             [&batch.ids, &batch.columns[0], &batch.columns[1], &batch.columns[2]];
-        if let Err(e) = tokio::try_join!(client.execute(&rotate, &params), client.batch_execute("COMMIT")) {
-            rollback(client).await;
-            return Err(e.into());
-        }
+        commit_with(client, client.execute(&rotate, &params)).await?;
         if !rows.is_empty() {
             report.batches += 1;
         }

@@ -1,0 +1,138 @@
+//! Records an event and applies it: one statement, or for a delete two
+//! statements in one pipelined transaction, so one round trip either way.
+
+use deadpool_postgres::Client;
+use tokio_postgres::{types::Type, Error, Row};
+
+use super::{
+    event::{EventRecord, Params},
+    memberships, organizations,
+    outcome::Outcome,
+    statements::{Statements, DELIVERING, EVENT_TYPES, REPLAYING},
+    users,
+};
+use crate::{
+    clerk::{Change, Plan},
+    db::{
+        statements::{prepare, transaction},
+        DbError,
+    },
+};
+
+/// Records `event` and carries out `plan`, returning what happened.
+///
+/// `Err` means the database could not do its part (unreachable, timed out,
+/// schema missing): nothing was committed and the caller answers 503 so that
+/// Svix retries. Data PostgreSQL refuses is recorded as `failed` instead.
+pub async fn deliver(client: &Client, event: &EventRecord<'_>, plan: &Plan) -> Result<Outcome, DbError> {
+    deliver_with(client, &DELIVERING, event, plan).await
+}
+
+/// Carries out `plan` for an event recorded earlier that is still `failed`
+/// (or `received`), through the same statements as a delivery; `Duplicate`
+/// when it no longer needs processing. Its status and attempts are updated.
+pub async fn redeliver(client: &Client, event: &EventRecord<'_>, plan: &Plan) -> Result<Outcome, DbError> {
+    deliver_with(client, &REPLAYING, event, plan).await
+}
+
+async fn deliver_with(
+    client: &Client,
+    statements: &Statements,
+    event: &EventRecord<'_>,
+    plan: &Plan,
+) -> Result<Outcome, DbError> {
+    match deliver_once(client, statements, event, plan, false).await {
+        Err(e) if e.is_data_exception() => {
+            let reason = match e.sql_state() {
+                Some(state) => format!("PostgreSQL refused the data (SQLSTATE {})", state.code()),
+                None => "PostgreSQL refused the data".to_string(),
+            };
+            tracing::error!(svix_id = %event.svix_id, event_type = event.event_type, %reason, "event recorded as failed");
+            let failed = Plan::Fail(reason);
+            match deliver_once(client, statements, event, &failed, false).await {
+                Err(e) if e.is_data_exception() => deliver_once(client, statements, event, &failed, true).await,
+                other => other,
+            }
+        }
+        other => other,
+    }
+}
+
+async fn deliver_once(
+    client: &Client,
+    statements: &Statements,
+    event: &EventRecord<'_>,
+    plan: &Plan,
+    payload_as_text: bool,
+) -> Result<Outcome, DbError> {
+    let (status, error) = match plan {
+        Plan::Apply(_) => ("processed", None),
+        Plan::Ignore => ("ignored", None),
+        Plan::Fail(reason) => ("failed", Some(reason.as_str())),
+    };
+    let family = event.family.name();
+    let record: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [
+        &event.svix_id.as_str(),
+        &event.event_type,
+        &event.object_id,
+        &event.event_timestamp,
+        &event.payload,
+        &status,
+        &error,
+        &family,
+    ];
+    let row = match plan {
+        Plan::Apply(Change::Users(change)) => users::apply(client, statements, &record, change).await?,
+        Plan::Apply(Change::Organizations(change)) => organizations::apply(client, statements, &record, change).await?,
+        Plan::Apply(Change::Memberships(change)) => memberships::apply(client, statements, &record, change).await?,
+        Plan::Ignore | Plan::Fail(_) => {
+            let sql = if payload_as_text { statements.record_only_as_text } else { statements.record_only };
+            let stmt = prepare(client, sql, &EVENT_TYPES).await?;
+            let row = client.query_one(&stmt, &record).await?;
+            return Ok(match (recorded(&row), plan) {
+                (false, _) => Outcome::Duplicate,
+                (true, Plan::Fail(reason)) => Outcome::Failed(reason.clone()),
+                (true, _) => Outcome::Ignored,
+            });
+        }
+    };
+    Ok(match (recorded(&row), row.get::<_, i64>("applied") > 0) {
+        (false, _) => Outcome::Duplicate,
+        (true, true) => Outcome::Processed,
+        (true, false) => Outcome::Stale,
+    })
+}
+
+fn recorded(row: &Row) -> bool {
+    row.get::<_, i64>("recorded") > 0
+}
+
+/// The event's parameter types followed by an effect's.
+pub(super) fn with_event_types(effect: &[Type]) -> Vec<Type> {
+    EVENT_TYPES.iter().chain(effect).cloned().collect()
+}
+
+/// A delete and the end of the memberships hanging from it, in one
+/// pipelined transaction: the second statement starts after the first holds
+/// its row lock, so it sees memberships committed concurrently.
+pub(super) async fn delete_and_end_memberships(
+    client: &Client,
+    event: &Params<'_>,
+    delete_sql: &str,
+    end_sql: &str,
+    clerk_id: &str,
+    deleted_ms: i64,
+) -> Result<Row, Error> {
+    const DELETE_TYPES: [Type; 2] = [Type::TEXT, Type::INT8];
+    let delete_types = with_event_types(&DELETE_TYPES);
+    let (delete, end) =
+        tokio::try_join!(prepare(client, delete_sql, &delete_types), prepare(client, end_sql, &[Type::TEXT]))?;
+    let mut params = event.to_vec();
+    params.extend_from_slice(&[&clerk_id, &deleted_ms]);
+    let end_params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&clerk_id];
+    transaction(client, async {
+        let (row, _) = tokio::try_join!(client.query_one(&delete, &params), client.execute(&end, &end_params))?;
+        Ok(row)
+    })
+    .await
+}

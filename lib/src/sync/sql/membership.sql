@@ -1,0 +1,74 @@
+-- $9 user id, $10-$13 placeholder first/last/image/email,
+-- $14 org id, $15-$17 name/slug/image, $18 org updated_ms,
+-- $19 membership id, $20 role, $21 membership clock, $22 removed.
+--
+-- The user and organization upserts always take the row lock (DO UPDATE
+-- without WHERE) and return the row as committed last, deletion included.
+--
+-- A placeholder fills a user row only while no real user event has
+-- arrived, and only with newer membership data.
+member AS (
+    INSERT INTO users AS u (clerk_user_id, first_name, last_name, image_url, email, placeholder_updated_ms)
+    SELECT $9, $10, $11, $12, $13, $21 FROM fresh
+    ON CONFLICT (clerk_user_id) DO UPDATE SET
+        (first_name, last_name, image_url, email, placeholder_updated_ms, updated_at) = (
+            SELECT CASE WHEN f.fills THEN EXCLUDED.first_name ELSE u.first_name END,
+                   CASE WHEN f.fills THEN EXCLUDED.last_name ELSE u.last_name END,
+                   CASE WHEN f.fills THEN EXCLUDED.image_url ELSE u.image_url END,
+                   CASE WHEN f.fills THEN EXCLUDED.email ELSE u.email END,
+                   CASE WHEN f.fills THEN EXCLUDED.placeholder_updated_ms ELSE u.placeholder_updated_ms END,
+                   CASE WHEN f.fills THEN now() ELSE u.updated_at END
+            FROM (SELECT u.clerk_updated_ms IS NULL AND u.deleted_at IS NULL
+                         AND coalesce(u.placeholder_updated_ms, -1) < EXCLUDED.placeholder_updated_ms AS fills) AS f)
+    RETURNING u.id, u.deleted_at),
+-- The nested organization is real data for the fields it carries: applied
+-- when strictly newer (a full event wins ties).
+org AS (
+    INSERT INTO organization AS o (clerk_org_id, name, slug, image_url, clerk_updated_ms)
+    SELECT $14, $15, $16, $17, $18 FROM fresh
+    ON CONFLICT (clerk_org_id) DO UPDATE SET
+        (name, slug, image_url, clerk_updated_ms, updated_at) = (
+            SELECT CASE WHEN n.newer THEN EXCLUDED.name ELSE o.name END,
+                   CASE WHEN n.newer THEN EXCLUDED.slug ELSE o.slug END,
+                   CASE WHEN n.newer THEN EXCLUDED.image_url ELSE o.image_url END,
+                   CASE WHEN n.newer THEN EXCLUDED.clerk_updated_ms ELSE o.clerk_updated_ms END,
+                   CASE WHEN n.newer THEN now() ELSE o.updated_at END
+            FROM (SELECT coalesce(o.clerk_updated_ms, -1) < EXCLUDED.clerk_updated_ms AS newer) AS n)
+    RETURNING o.id, o.deleted_at),
+incoming AS (
+    SELECT member.id AS user_id, org.id AS organization_id,
+           CASE WHEN $22 THEN to_timestamp($21 / 1000.0) END AS removed_at,
+           member.deleted_at AS user_deleted_at, org.deleted_at AS org_deleted_at
+    FROM member, org),
+-- The pair's row keeps what it has seen of each membership id
+-- (`membership_history`, migration 0004): a removal is final for its id, so
+-- a late update of a removed membership never brings it back, and only
+-- another membership id (Clerk's re-add) can. The row is written only when
+-- the event adds to that history; updated_at moves only when what the row
+-- shows changed.
+merged AS (
+    INSERT INTO user_organizations AS m
+        (user_id, organization_id, role, clerk_membership_id, clerk_updated_ms, removed_at, deleted_at,
+         membership_history)
+    SELECT user_id, organization_id, $20, $19, $21, removed_at,
+           LEAST(removed_at, user_deleted_at, org_deleted_at),
+           clerk_sync_membership_merge('{}', $19, $21, $20, $22)
+    FROM incoming
+    ON CONFLICT (user_id, organization_id) DO UPDATE SET
+        (membership_history, clerk_membership_id, clerk_updated_ms, role, removed_at, deleted_at, updated_at) = (
+            SELECT h.history, c.membership_id, c.clock_ms, c.member_role, r.removed_at, r.deleted_at,
+                   CASE WHEN (c.membership_id, c.clock_ms, c.member_role, r.removed_at, r.deleted_at)
+                             IS NOT DISTINCT FROM
+                             (m.clerk_membership_id, m.clerk_updated_ms, m.role, m.removed_at, m.deleted_at)
+                        THEN m.updated_at ELSE now() END
+            FROM (SELECT clerk_sync_membership_merge(m.membership_history, $19, $21, $20, $22) AS history) AS h,
+                 LATERAL clerk_sync_membership_current(h.history) AS c,
+                 LATERAL (SELECT CASE WHEN c.removed THEN to_timestamp(c.clock_ms / 1000.0) END AS removed_at) AS e,
+                 LATERAL (SELECT e.removed_at, LEAST(e.removed_at, i.user_deleted_at, i.org_deleted_at) AS deleted_at
+                          FROM incoming AS i) AS r)
+    WHERE m.membership_history
+          IS DISTINCT FROM clerk_sync_membership_merge(m.membership_history, $19, $21, $20, $22)
+    RETURNING m.updated_at = now() AS changed),
+-- Applied when what the row shows changed; an event that only adds to the
+-- history (a removal of an id already superseded) is stale.
+applied AS (SELECT FROM merged WHERE changed)

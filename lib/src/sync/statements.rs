@@ -1,0 +1,81 @@
+//! Every statement of the event path, composed at compile time from the
+//! files in `sql/`: a claim of the event row, the effect of the event's
+//! family, and the recording of the event with the status the effect earned.
+
+/// `$1`–`$8` of every recording statement, the event row: svix id, type,
+/// object id, time, body, status, error, family.
+pub(super) const EVENT_TYPES: [tokio_postgres::types::Type; 8] = {
+    use tokio_postgres::types::Type;
+    [Type::TEXT, Type::TEXT, Type::TEXT, Type::INT8, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT]
+};
+
+/// The statements for one way of claiming the event row.
+pub(super) struct Statements {
+    /// Ignored and failed events: recorded, nothing applied.
+    pub record_only: &'static str,
+    /// The same, for a body PostgreSQL refuses as jsonb.
+    pub record_only_as_text: &'static str,
+    pub user_upsert: &'static str,
+    pub user_delete: &'static str,
+    pub organization_upsert: &'static str,
+    pub organization_delete: &'static str,
+    pub membership: &'static str,
+}
+
+/// An effect runs only while its event is unclaimed (`fresh`) and the event
+/// row is written after it, so that it can say `stale` when the effect
+/// changed nothing. Two deliveries of one message racing may both run the
+/// effect: the rules make the second a no-op, and the event row's unique key
+/// lets only one of them claim it.
+macro_rules! statements {
+    ($fresh:literal, $claim:literal, $claim_as_text:literal) => {
+        Statements {
+            record_only: statements!(@record $claim),
+            record_only_as_text: statements!(@record $claim_as_text),
+            user_upsert: statements!(@effect $fresh, "sql/user_upsert.sql", $claim),
+            user_delete: statements!(@effect $fresh, "sql/user_delete.sql", $claim),
+            organization_upsert: statements!(@effect $fresh, "sql/organization_upsert.sql", $claim),
+            organization_delete: statements!(@effect $fresh, "sql/organization_delete.sql", $claim),
+            membership: statements!(@effect $fresh, "sql/membership.sql", $claim),
+        }
+    };
+    (@record $claim:literal) => {
+        concat!(
+            "WITH ", include_str!("sql/no_effect.sql"), ",\nev AS (", include_str!($claim), ")\n",
+            "SELECT count(*) AS recorded, 0::bigint AS applied FROM ev"
+        )
+    };
+    (@effect $fresh:literal, $effect:literal, $claim:literal) => {
+        concat!(
+            "WITH fresh AS (", include_str!($fresh), "),\n", include_str!($effect), ",\nev AS (", include_str!($claim), ")\n",
+            "SELECT (SELECT count(*) FROM ev) AS recorded, (SELECT count(*) FROM applied) AS applied"
+        )
+    };
+}
+
+/// New deliveries: the event row is inserted, once per message and family.
+pub(super) const DELIVERING: Statements =
+    statements!("sql/event_unclaimed.sql", "sql/event_insert.sql", "sql/event_insert_text.sql");
+
+/// Replays of stored events: the row still failed or received is updated.
+pub(super) const REPLAYING: Statements =
+    statements!("sql/event_replayable.sql", "sql/event_update.sql", "sql/event_update.sql");
+
+/// Run after a delete, in its transaction: end the memberships hanging from it.
+pub(super) const USER_END_MEMBERSHIPS: &str = include_str!("sql/user_end_memberships.sql");
+pub(super) const ORGANIZATION_END_MEMBERSHIPS: &str = include_str!("sql/organization_end_memberships.sql");
+
+/// Every statement by name, for the benchmarks (pgbench scripts are made
+/// from these, never copied by hand).
+pub fn all() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("record_only", DELIVERING.record_only),
+        ("user_upsert", DELIVERING.user_upsert),
+        ("user_delete", DELIVERING.user_delete),
+        ("user_end_memberships", USER_END_MEMBERSHIPS),
+        ("organization_upsert", DELIVERING.organization_upsert),
+        ("organization_delete", DELIVERING.organization_delete),
+        ("organization_end_memberships", ORGANIZATION_END_MEMBERSHIPS),
+        ("membership", DELIVERING.membership),
+    ]
+}
