@@ -1,14 +1,16 @@
 //! The HTTP functions the app calls with a Clerk session token.
 
+mod error;
 pub mod seller_accounts;
 pub mod sync_status;
 
-use http::{header, Method, Request, Response, StatusCode};
+use http::{header, Method, Request};
+
+pub use error::ApiError;
 
 use crate::{
     config::{self, ConfigError, Source},
     db::{Database, DbSettings},
-    http::response::{json, ErrorBody},
     session::SessionVerifier,
 };
 
@@ -29,25 +31,6 @@ impl ApiState {
             sessions: SessionVerifier::from_source(src)?,
         })
     }
-}
-
-/// An error answer with a stable code.
-pub fn error(status: StatusCode, code: &str, message: &str) -> Response<String> {
-    json(status, &ErrorBody { error: code, message })
-}
-
-pub fn method_not_allowed(allow: &'static str) -> Response<String> {
-    let mut response = error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this method is not supported here");
-    response.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static(allow));
-    response
-}
-
-pub fn not_found() -> Response<String> {
-    error(StatusCode::NOT_FOUND, "not_found", "no such resource")
-}
-
-pub fn unavailable() -> Response<String> {
-    error(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", "the database is unavailable; retry later")
 }
 
 /// The path below a function's mount point: `/seller-accounts/abc` and `/abc`

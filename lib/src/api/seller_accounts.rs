@@ -14,12 +14,12 @@ use http::{Method, Request, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{error, method_not_allowed, not_found, route_segments, unavailable, ApiState};
+use super::{route_segments, ApiError, ApiState};
 use crate::{
     config::{self, ConfigError, Source},
-    http::response::json,
+    http::{error::HttpError, response::json},
     seller_accounts::{self, LwaCredentials, NewSellerAccount, Region, StoreError},
-    session::{require_auth_context, AccessError, AuthContext, Requirement},
+    session::{require_auth_context, AuthContext, Requirement},
     vault::Vault,
 };
 
@@ -58,61 +58,46 @@ struct ConnectRequest {
 }
 
 #[derive(Serialize)]
-struct FieldError<'a> {
-    error: &'a str,
-    message: &'a str,
-    field: &'a str,
-}
-
-fn invalid_field(field: &str, message: &str) -> Response<String> {
-    json(StatusCode::UNPROCESSABLE_ENTITY, &FieldError { error: "validation_failed", message, field })
-}
-
-#[derive(Serialize)]
 struct List<'a> {
     seller_accounts: &'a [seller_accounts::SellerAccount],
 }
 
 pub async fn handle<B: AsRef<[u8]>>(state: &SellerAccountsState, request: Request<B>) -> Response<String> {
-    let segments = route_segments(&request, "seller-accounts");
+    answer(state, &request).await.unwrap_or_else(|e| e.to_response())
+}
+
+async fn answer<B: AsRef<[u8]>>(
+    state: &SellerAccountsState,
+    request: &Request<B>,
+) -> Result<Response<String>, ApiError> {
+    let segments = route_segments(request, "seller-accounts");
     let (method, id) = match (request.method(), segments.as_slice()) {
         (m, []) if m == Method::GET || m == Method::POST => (m.clone(), None),
-        (_, []) => return method_not_allowed("GET, POST"),
+        (_, []) => return Err(ApiError::MethodNotAllowed { allow: "GET, POST" }),
         (m, [id]) if m == Method::GET || m == Method::DELETE => (m.clone(), Some(*id)),
-        (_, [_]) => return method_not_allowed("GET, DELETE"),
-        _ => return not_found(),
+        (_, [_]) => return Err(ApiError::MethodNotAllowed { allow: "GET, DELETE" }),
+        _ => return Err(ApiError::NotFound),
     };
     let requirement = if method == Method::GET { Requirement::Member } else { Requirement::Admin };
-    let client = match state.api.db.client().await {
-        Ok(client) => client,
-        Err(e) => return AccessError::Unavailable(e).into_response(),
-    };
-    let context = match require_auth_context(&state.api.sessions, &client, request.headers(), requirement).await {
-        Ok(context) => context,
-        Err(e) => return e.into_response(),
-    };
+    let client = state.api.db.client().await?;
+    let context = require_auth_context(&state.api.sessions, &client, request.headers(), requirement).await?;
     // An id that is not a UUID names no account, here or anywhere: 404.
-    let id = match id.map(Uuid::parse_str) {
-        Some(Ok(id)) => Some(id),
-        Some(Err(_)) => return not_found(),
-        None => None,
-    };
+    let id = id.map(Uuid::parse_str).transpose().map_err(|_| ApiError::NotFound)?;
     let org = context.organization.id;
-    let result = match (method, id) {
-        (Method::GET, None) => seller_accounts::list(&client, org)
-            .await
-            .map(|accounts| json(StatusCode::OK, &List { seller_accounts: &accounts })),
-        (Method::GET, Some(id)) => {
-            seller_accounts::get(&client, org, id).await.map(|account| json(StatusCode::OK, &account))
+    match (method, id) {
+        (Method::GET, None) => {
+            let accounts = seller_accounts::list(&client, org).await?;
+            Ok(json(StatusCode::OK, &List { seller_accounts: &accounts }))
         }
-        (Method::DELETE, Some(id)) => seller_accounts::delete(&client, org, id).await.map(|()| {
+        (Method::GET, Some(id)) => Ok(json(StatusCode::OK, &seller_accounts::get(&client, org, id).await?)),
+        (Method::DELETE, Some(id)) => {
+            seller_accounts::delete(&client, org, id).await?;
             let mut response = Response::new(String::new());
             *response.status_mut() = StatusCode::NO_CONTENT;
-            response
-        }),
-        (_, _) => return connect(state, &client, &context, request.body().as_ref()).await,
-    };
-    result.unwrap_or_else(store_error)
+            Ok(response)
+        }
+        (_, _) => connect(state, &client, &context, request.body().as_ref()).await,
+    }
 }
 
 async fn connect(
@@ -120,13 +105,11 @@ async fn connect(
     client: &deadpool_postgres::Client,
     context: &AuthContext,
     body: &[u8],
-) -> Response<String> {
+) -> Result<Response<String>, ApiError> {
     if body.len() > MAX_BODY_BYTES {
-        return error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the body is larger than 16 KiB");
+        return Err(ApiError::PayloadTooLarge { limit: MAX_BODY_BYTES });
     }
-    let Ok(request) = serde_json::from_slice::<ConnectRequest>(body) else {
-        return error(StatusCode::BAD_REQUEST, "invalid_json", "the body must be a JSON object");
-    };
+    let request = serde_json::from_slice::<ConnectRequest>(body).map_err(|_| ApiError::InvalidJson)?;
     let required = [
         ("seller_id", &request.seller_id),
         ("marketplace_id", &request.marketplace_id),
@@ -136,11 +119,11 @@ async fn connect(
         ("lwa_client_secret", &request.lwa_client_secret),
     ];
     if let Some((field, _)) = required.iter().find(|(_, v)| v.as_deref().is_none_or(|v| v.trim().is_empty())) {
-        return invalid_field(field, &format!("{field} is required"));
+        return Err(ApiError::ValidationFailed { field, reason: format!("{field} is required") });
     }
-    let Ok(region) = request.region.as_deref().unwrap_or_default().parse::<Region>() else {
-        return invalid_field("region", "region must be one of na, eu, fe");
-    };
+    let region = request.region.as_deref().unwrap_or_default().parse::<Region>().map_err(|_| {
+        ApiError::ValidationFailed { field: "region", reason: "region must be one of na, eu, fe".into() }
+    })?;
     let account = NewSellerAccount {
         seller_id: request.seller_id.unwrap_or_default(),
         marketplace_id: request.marketplace_id.unwrap_or_default(),
@@ -155,21 +138,21 @@ async fn connect(
             request.lwa_client_secret.unwrap_or_default(),
         ),
     };
-    match seller_accounts::upsert(client, &state.vault, context.organization.id, &account).await {
-        // Reconnecting the same seller and marketplace updates the account.
-        Ok(saved) if saved.created_at != saved.updated_at => json(StatusCode::OK, &saved),
-        Ok(saved) => json(StatusCode::CREATED, &saved),
-        Err(e) => store_error(e),
-    }
+    let saved = seller_accounts::connect(client, &state.vault, context.organization.id, &account).await?;
+    // Reconnecting the same seller and marketplace updates the account.
+    let status = if saved.created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok(json(status, &saved.account))
 }
 
-fn store_error(e: StoreError) -> Response<String> {
-    match e {
-        StoreError::NotFound => not_found(),
-        StoreError::Invalid(v) => invalid_field(v.field, &v.to_string()),
-        other => {
-            tracing::error!(error = %other, "seller-account store failed");
-            unavailable()
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => ApiError::NotFound,
+            StoreError::Invalid(v) => ApiError::ValidationFailed { field: v.field, reason: v.to_string() },
+            StoreError::InUse { by } => ApiError::Conflict(format!(
+                "the seller account still has {by}; delete them first (the account cannot be deleted while data references it)"
+            )),
+            other => ApiError::unavailable(other),
         }
     }
 }

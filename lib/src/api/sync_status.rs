@@ -7,10 +7,10 @@ use http::{header, HeaderValue, Request, Response, StatusCode};
 use serde::Serialize;
 use tokio_postgres::types::Type;
 
-use super::{is_read, method_not_allowed, not_found, query_param, route_segments, wants_html, ApiState};
+use super::{is_read, query_param, route_segments, wants_html, ApiError, ApiState};
 use crate::{
     db::DbError,
-    http::response::json,
+    http::{error::HttpError, response::json},
     session::{user_organizations, AccessError, Membership, Session},
 };
 
@@ -97,31 +97,29 @@ pub struct SyncStatus {
 
 /// `GET /sync-status` (or `/` at a Function URL): JSON, or HTML for a browser.
 pub async fn handle<B>(state: &ApiState, request: Request<B>) -> Response<String> {
+    answer(state, &request).await.unwrap_or_else(|e| e.to_response())
+}
+
+async fn answer<B>(state: &ApiState, request: &Request<B>) -> Result<Response<String>, ApiError> {
     if !is_read(request.method()) {
-        return method_not_allowed("GET, HEAD");
+        return Err(ApiError::MethodNotAllowed { allow: "GET, HEAD" });
     }
-    if !route_segments(&request, "sync-status").is_empty() {
-        return not_found();
+    if !route_segments(request, "sync-status").is_empty() {
+        return Err(ApiError::NotFound);
     }
-    let session = match state.sessions.verify_request(request.headers()).await {
-        Ok(session) => session,
-        Err(e) => return AccessError::Unauthenticated(e).into_response(),
-    };
-    let page = query_param(&request, "page").and_then(|p| p.parse::<i64>().ok()).filter(|p| *p >= 1).unwrap_or(1);
-    let per_page = query_param(&request, "per_page")
+    let session = state.sessions.verify_request(request.headers()).await.map_err(AccessError::Unauthenticated)?;
+    let page = query_param(request, "page").and_then(|p| p.parse::<i64>().ok()).filter(|p| *p >= 1).unwrap_or(1);
+    let per_page = query_param(request, "per_page")
         .and_then(|p| p.parse::<i64>().ok())
         .map(|p| p.clamp(1, MAX_PER_PAGE))
         .unwrap_or(DEFAULT_PER_PAGE);
-    let status = match load(state, &session, page.min(10_000), per_page).await {
-        Ok(status) => status,
-        Err(e) => return AccessError::Unavailable(e).into_response(),
-    };
-    if wants_html(&request) {
+    let status = load(state, &session, page.min(10_000), per_page).await?;
+    if wants_html(request) {
         let mut response = Response::new(render_html(&status));
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
-        response
+        Ok(response)
     } else {
-        json(StatusCode::OK, &status)
+        Ok(json(StatusCode::OK, &status))
     }
 }
 

@@ -1,7 +1,9 @@
-//! HTTP pieces shared by every function: JSON answers and the outbound
-//! HTTPS client setup.
+//! HTTP pieces shared by every function: JSON answers, the one error shape,
+//! and the outbound HTTPS client setup.
 
 pub mod client;
+pub mod error;
 pub mod response;
 
-pub use response::{json, ErrorBody};
+pub use error::HttpError;
+pub use response::json;

@@ -82,6 +82,9 @@ pub enum StoreError {
     /// No such account in this organization (it may exist in another).
     #[error("seller account not found")]
     NotFound,
+    /// Rows elsewhere (analytics) still reference the account.
+    #[error("seller account is still referenced by {by}")]
+    InUse { by: &'static str },
     /// The row has no stored value for this credential.
     #[error("seller account has no stored {0}")]
     MissingCredential(&'static str),
@@ -212,6 +215,14 @@ pub struct SellerAccount {
     pub last_error: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+}
+
+/// What [`connect`] wrote: the account, and whether it is new (else an
+/// existing one was updated).
+#[derive(Debug, Clone, Serialize)]
+pub struct Upserted {
+    pub account: SellerAccount,
+    pub created: bool,
 }
 
 /// Connecting a seller account to an organization.
@@ -376,7 +387,8 @@ const UPSERT: &str = "INSERT INTO seller_accounts AS s
         marketplace_code = EXCLUDED.marketplace_code, marketplace_name = EXCLUDED.marketplace_name,
         region = EXCLUDED.region, currency = EXCLUDED.currency,
         status = 'active', last_error = NULL, last_error_at = NULL, updated_at = now()
-    RETURNING id";
+    -- xmax is 0 on a row this statement inserted, the locker's id on one it updated.
+    RETURNING id, (xmax = 0) AS created";
 const UPSERT_TYPES: [Type; 8] =
     [Type::UUID, Type::UUID, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT];
 
@@ -392,18 +404,28 @@ static STORE_CREDENTIALS: LazyLock<String> = LazyLock::new(|| {
 });
 const STORE_CREDENTIALS_TYPES: [Type; 5] = [Type::UUID, Type::UUID, Type::TEXT, Type::TEXT, Type::TEXT];
 
-/// Connects a seller account to `organization_id`, or updates it when this
-/// seller and marketplace are already connected there (never a duplicate).
-///
-/// The row id is part of each credential's encryption context, so the row
-/// is written first, then its credentials, in one transaction of two round
-/// trips (`BEGIN` + upsert, then credentials + `COMMIT`).
+/// [`connect`], for callers that need only the account.
 pub async fn upsert(
     client: &Client,
     vault: &Vault,
     organization_id: Uuid,
     account: &NewSellerAccount,
 ) -> Result<SellerAccount, StoreError> {
+    Ok(connect(client, vault, organization_id, account).await?.account)
+}
+
+/// Connects a seller account to `organization_id`, or updates it when this
+/// seller and marketplace are already connected there (never a duplicate).
+///
+/// The row id is part of each credential's encryption context, so the row
+/// is written first, then its credentials, in one transaction of two round
+/// trips (`BEGIN` + upsert, then credentials + `COMMIT`).
+pub async fn connect(
+    client: &Client,
+    vault: &Vault,
+    organization_id: Uuid,
+    account: &NewSellerAccount,
+) -> Result<Upserted, StoreError> {
     account.validate()?;
     let (upsert, store) = tokio::try_join!(
         prepare(client, UPSERT, &UPSERT_TYPES),
@@ -420,7 +442,8 @@ pub async fn upsert(
         &region,
         &account.currency,
     ];
-    let id: Uuid = begin_with(client, client.query_one(&upsert, &params)).await.map_err(invalid_reference)?.get(0);
+    let row = begin_with(client, client.query_one(&upsert, &params)).await.map_err(invalid_reference)?;
+    let (id, created): (Uuid, bool) = (row.get(0), row.get(1));
     let [refresh_token, client_id, client_secret] = match account.credentials.encrypt(vault, id) {
         Ok(envelopes) => envelopes,
         Err(e) => {
@@ -430,7 +453,8 @@ pub async fn upsert(
     };
     let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
         [&id, &organization_id, &refresh_token, &client_id, &client_secret];
-    read_account(&commit_with(client, client.query_one(&store, &params)).await?)
+    let account = read_account(&commit_with(client, client.query_one(&store, &params)).await?)?;
+    Ok(Upserted { account, created })
 }
 
 // $1 id, $2 organization_id, $3 marketplace_code, $4 marketplace_name,
@@ -521,12 +545,24 @@ pub async fn list(client: &Client, organization_id: Uuid) -> Result<Vec<SellerAc
 const DELETE: &str = "DELETE FROM seller_accounts WHERE id = $1 AND organization_id = $2";
 
 /// Deletes an account of `organization_id`. Analytics rows referencing it
-/// make PostgreSQL refuse (a foreign key violation, as `StoreError::Db`).
+/// keep it: [`StoreError::InUse`] names what they are.
 pub async fn delete(client: &Client, organization_id: Uuid, id: Uuid) -> Result<(), StoreError> {
     let stmt = prepare(client, DELETE, &[Type::UUID, Type::UUID]).await?;
-    match client.execute(&stmt, &[&id, &organization_id]).await? {
-        0 => Err(StoreError::NotFound),
-        _ => Ok(()),
+    match client.execute(&stmt, &[&id, &organization_id]).await {
+        Ok(0) => Err(StoreError::NotFound),
+        Ok(_) => Ok(()),
+        Err(e) => Err(referenced(e)),
+    }
+}
+
+/// A foreign key violation on delete: rows of another table still point here.
+fn referenced(e: tokio_postgres::Error) -> StoreError {
+    let table = e.as_db_error().filter(|d| *d.code() == SqlState::FOREIGN_KEY_VIOLATION).and_then(|d| d.table());
+    match table {
+        Some("amazon_orders") => StoreError::InUse { by: "Amazon orders" },
+        Some("amazon_sales_traffic_daily") => StoreError::InUse { by: "sales and traffic reports" },
+        Some(_) => StoreError::InUse { by: "data that references it" },
+        None => e.into(),
     }
 }
 

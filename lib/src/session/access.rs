@@ -5,14 +5,14 @@
 //! user or organization has no access at all.
 
 use deadpool_postgres::Client;
-use http::{HeaderMap, StatusCode};
+use http::{header, header::HeaderName, HeaderMap, HeaderValue, StatusCode};
 use serde::Serialize;
 use tokio_postgres::{types::Type, Row};
 use uuid::Uuid;
 
 use crate::{
     db::DbError,
-    http::response::{json, ErrorBody},
+    http::error::{HttpError, UNAVAILABLE},
     session::verify::{Session, SessionError, SessionVerifier},
 };
 
@@ -76,8 +76,8 @@ pub enum AccessError {
     Unavailable(#[from] DbError),
 }
 
-impl AccessError {
-    pub fn status(&self) -> StatusCode {
+impl HttpError for AccessError {
+    fn status(&self) -> StatusCode {
         match self {
             AccessError::Unauthenticated(SessionError::KeysUnavailable) | AccessError::Unavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -87,11 +87,9 @@ impl AccessError {
         }
     }
 
-    pub fn code(&self) -> &'static str {
+    fn code(&self) -> &'static str {
         match self {
-            AccessError::Unauthenticated(SessionError::KeysUnavailable) | AccessError::Unavailable(_) => {
-                "service_unavailable"
-            }
+            AccessError::Unauthenticated(SessionError::KeysUnavailable) | AccessError::Unavailable(_) => UNAVAILABLE,
             AccessError::Unauthenticated(_) => "unauthenticated",
             AccessError::UnknownUser => "unknown_user",
             AccessError::NoActiveOrganization => "no_active_organization",
@@ -99,31 +97,20 @@ impl AccessError {
         }
     }
 
-    pub fn into_response(self) -> http::Response<String> {
-        if let AccessError::Unavailable(e) = &self {
-            tracing::error!(error = %e, "database fault during authorization");
+    fn headers(&self) -> Vec<(HeaderName, HeaderValue)> {
+        match self.status() {
+            StatusCode::UNAUTHORIZED => vec![(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))],
+            _ => Vec::new(),
         }
-        let message = self.to_string();
-        let mut response = match &self {
-            // Which verification rule refused the token, as a stable code.
-            AccessError::Unauthenticated(e) => {
-                json(self.status(), &UnauthenticatedBody { error: self.code(), reason: e.code(), message: &message })
-            }
-            _ => json(self.status(), &ErrorBody { error: self.code(), message: &message }),
-        };
-        if self.status() == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(http::header::WWW_AUTHENTICATE, http::HeaderValue::from_static("Bearer"));
-        }
-        response
     }
-}
 
-/// [`ErrorBody`] plus the [`SessionError::code`] of a refused session.
-#[derive(Serialize)]
-struct UnauthenticatedBody<'a> {
-    error: &'a str,
-    reason: &'a str,
-    message: &'a str,
+    /// Which verification rule refused the token, as a stable code.
+    fn fields(&self) -> Vec<(&'static str, serde_json::Value)> {
+        match self {
+            AccessError::Unauthenticated(e) => vec![("reason", e.code().into())],
+            _ => Vec::new(),
+        }
+    }
 }
 
 const USER_COLUMNS: &str = "u.id, u.clerk_user_id, u.email, u.first_name, u.last_name, u.image_url";

@@ -1,9 +1,12 @@
 //! Every way a delivery is refused.
 
-use http::{header, Response, StatusCode};
+use http::{header, header::HeaderName, HeaderValue, StatusCode};
 use svix::webhooks::WebhookError as SvixError;
 
-use crate::http::response::{json, ErrorBody};
+use crate::{
+    db::DbError,
+    http::error::{HttpError, UNAVAILABLE},
+};
 
 /// Every way a delivery is refused, with its status and stable code.
 #[derive(Debug, thiserror::Error)]
@@ -20,8 +23,9 @@ pub enum WebhookError {
     InvalidSignature,
     #[error("{0}")]
     InvalidPayload(&'static str),
+    /// Nothing was recorded: Svix retries.
     #[error("the database is unavailable; retry later")]
-    DatabaseUnavailable,
+    DatabaseUnavailable(#[source] DbError),
 }
 
 impl From<SvixError> for WebhookError {
@@ -35,8 +39,8 @@ impl From<SvixError> for WebhookError {
     }
 }
 
-impl WebhookError {
-    pub fn status(&self) -> StatusCode {
+impl HttpError for WebhookError {
+    fn status(&self) -> StatusCode {
         match self {
             WebhookError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             WebhookError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -44,11 +48,11 @@ impl WebhookError {
             | WebhookError::TimestampOutOfTolerance
             | WebhookError::InvalidSignature => StatusCode::UNAUTHORIZED,
             WebhookError::InvalidPayload(_) => StatusCode::BAD_REQUEST,
-            WebhookError::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            WebhookError::DatabaseUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
-    pub fn code(&self) -> &'static str {
+    fn code(&self) -> &'static str {
         match self {
             WebhookError::MethodNotAllowed => "method_not_allowed",
             WebhookError::PayloadTooLarge { .. } => "payload_too_large",
@@ -56,21 +60,16 @@ impl WebhookError {
             WebhookError::TimestampOutOfTolerance => "timestamp_out_of_tolerance",
             WebhookError::InvalidSignature => "invalid_signature",
             WebhookError::InvalidPayload(_) => "invalid_payload",
-            WebhookError::DatabaseUnavailable => "database_unavailable",
+            WebhookError::DatabaseUnavailable(_) => UNAVAILABLE,
         }
     }
 
-    pub fn into_response(self) -> Response<String> {
-        let mut response = json(self.status(), &ErrorBody { error: self.code(), message: &self.to_string() });
+    fn headers(&self) -> Vec<(HeaderName, HeaderValue)> {
         match self {
-            WebhookError::MethodNotAllowed => {
-                response.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("POST"));
-            }
-            WebhookError::DatabaseUnavailable => {
-                response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
-            }
-            _ => {}
+            WebhookError::MethodNotAllowed => vec![(header::ALLOW, HeaderValue::from_static("POST"))],
+            // Svix retries on its own schedule; a client that honours it waits a little.
+            WebhookError::DatabaseUnavailable(_) => vec![(header::RETRY_AFTER, HeaderValue::from_static("5"))],
+            _ => Vec::new(),
         }
-        response
     }
 }

@@ -13,7 +13,7 @@ use crate::{
     clerk::{self, Envelope, Family, Plan},
     config::ConfigError,
     db::Database,
-    http::response::json,
+    http::{error::HttpError, response::json},
     ids::SvixId,
     sync::{self, EventRecord, Outcome},
 };
@@ -71,9 +71,12 @@ pub async fn handle<B: AsRef<[u8]>>(state: &WebhookState, request: Request<B>) -
                 Accepted { status: outcome.status(), svix_id: svix_id.as_str(), event_type: &event_type, reason };
             (json(StatusCode::OK, &body), Some(event_type))
         }
-        Err(rejection) => (rejection.into_response(), None),
+        Err(rejection) => (rejection.to_response(), None),
     };
+    // The target is part of what operators query the logs by: stable
+    // whatever the module layout.
     tracing::info!(
+        target: "clerk_sync::webhook",
         svix_id = svix_id_header.as_deref(),
         event_type = event_type.as_deref(),
         status = response.status().as_u16(),
@@ -147,9 +150,6 @@ async fn intake<B: AsRef<[u8]>>(
         }
         other => other,
     }
-    .map_err(|e| {
-        tracing::error!(svix_id = %svix_id, error = %e, "database fault; answering 503 so Svix retries");
-        WebhookError::DatabaseUnavailable
-    })?;
+    .map_err(WebhookError::DatabaseUnavailable)?;
     Ok((outcome, svix_id, envelope.event_type))
 }

@@ -163,3 +163,29 @@ async fn validation_errors_name_the_field() {
     assert_eq!(call(&state, "GET", "/seller-accounts/a/b", Some(&ada), None).await.status, 404);
     assert_eq!(stack.db.count("seller_accounts").await, 0, "nothing written");
 }
+
+/// An account that analytics rows still reference cannot go: 409 with the
+/// reason, never a 503 that would be retried forever.
+#[tokio::test]
+async fn deleting_an_account_analytics_still_reference_is_a_conflict() {
+    let (stack, state) = setup().await;
+    let ada_a = token("user_ada", Some(("org_a", "org:admin")));
+    let created = call(&state, "POST", "/seller-accounts", Some(&ada_a), Some(&connect_body("A1SELLER"))).await;
+    let id = created.body["id"].as_str().unwrap().to_string();
+    let client = stack.db.connect().await;
+    client
+        .execute(
+            "INSERT INTO amazon_orders (organization_id, seller_account_id, marketplace_id, amazon_order_id)
+             SELECT organization_id, id, marketplace_id, '111-0000000-0000000' FROM seller_accounts WHERE id = $1::text::uuid",
+            &[&id],
+        )
+        .await
+        .unwrap();
+    let refused = call(&state, "DELETE", &format!("/seller-accounts/{id}"), Some(&ada_a), None).await;
+    assert_eq!((refused.status, refused.body["error"].as_str()), (409, Some("conflict")), "{refused:?}");
+    let message = refused.body["message"].as_str().unwrap();
+    assert!(message.contains("Amazon orders"), "{message}");
+    assert!(!message.contains("amazon_orders_seller_account_id_fkey"), "no database internals: {message}");
+    let still = call(&state, "GET", &format!("/seller-accounts/{id}"), Some(&ada_a), None).await;
+    assert_eq!(still.status, 200);
+}
