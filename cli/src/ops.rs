@@ -161,7 +161,7 @@ pub fn render(o: &Overview) -> String {
             out.push_str("(none)\n");
             return;
         }
-        let widths = [19, 34, 14, 10, 8, 34];
+        let widths = [27, 34, 14, 10, 8, 34];
         line(out, &["received (UTC)", "type", "family", "status", "attempts", "svix-id"], &widths);
         for e in list {
             let attempts = e.attempts.to_string();

@@ -29,6 +29,7 @@ pub mod report;
 pub mod seller_accounts;
 pub mod session;
 pub mod sync;
+pub mod timestamp;
 pub mod vault;
 pub mod webhook;
 

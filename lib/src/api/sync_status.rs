@@ -12,6 +12,7 @@ use crate::{
     db::DbError,
     http::{error::HttpError, response::json},
     session::{user_organizations, AccessError, Membership, Session},
+    timestamp,
 };
 
 const DEFAULT_PER_PAGE: i64 = 20;
@@ -123,37 +124,22 @@ async fn answer<B>(state: &ApiState, request: &Request<B>) -> Result<Response<St
     }
 }
 
-const TIME: &str = "to_char(%s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')";
-
-fn time(column: &str) -> String {
-    TIME.replace("%s", column)
-}
-
 /// Everything the page shows, for this caller only.
 pub async fn load(state: &ApiState, session: &Session, page: i64, per_page: i64) -> Result<SyncStatus, DbError> {
     let client = state.db.client().await?;
-    let user_sql = format!(
-        "SELECT id, email, first_name, last_name, image_url, {updated} AS updated_at, {deleted} AS deleted_at,
+    let user_sql = "SELECT id, email, first_name, last_name, image_url, updated_at, deleted_at,
                 clerk_updated_ms IS NULL AS placeholder
-         FROM users WHERE clerk_user_id = $1",
-        updated = time("updated_at"),
-        deleted = time("deleted_at"),
-    );
-    let org_sql = format!(
-        "SELECT o.clerk_org_id, o.name, o.slug, {updated} AS updated_at, {deleted} AS deleted_at,
-                m.role, {ended} AS membership_ended_at, m.clerk_membership_id,
+         FROM users WHERE clerk_user_id = $1";
+    let org_sql = "SELECT o.clerk_org_id, o.name, o.slug, o.updated_at, o.deleted_at,
+                m.role, m.deleted_at AS membership_ended_at, m.clerk_membership_id,
                 m.id IS NOT NULL AS member
          FROM organization o
          LEFT JOIN user_organizations m
            ON m.organization_id = o.id AND m.user_id = (SELECT id FROM users WHERE clerk_user_id = $1)
-         WHERE o.clerk_org_id = $2",
-        updated = time("o.updated_at"),
-        deleted = time("o.deleted_at"),
-        ended = time("m.deleted_at"),
-    );
+         WHERE o.clerk_org_id = $2";
     let (user_stmt, org_stmt) = tokio::try_join!(
-        client.prepare_typed_cached(&user_sql, &[Type::TEXT]),
-        client.prepare_typed_cached(&org_sql, &[Type::TEXT, Type::TEXT]),
+        client.prepare_typed_cached(user_sql, &[Type::TEXT]),
+        client.prepare_typed_cached(org_sql, &[Type::TEXT, Type::TEXT]),
     )?;
     let org_id = session.organization.as_ref().map(|o| o.id.as_str());
     let user_id = session.user_id.as_str();
@@ -169,12 +155,12 @@ pub async fn load(state: &ApiState, session: &Session, page: i64, per_page: i64)
         first_name: r.get("first_name"),
         last_name: r.get("last_name"),
         image_url: r.get("image_url"),
-        updated_at: r.get("updated_at"),
-        deleted_at: r.get("deleted_at"),
+        updated_at: timestamp::column(r, "updated_at"),
+        deleted_at: timestamp::optional(r, "deleted_at"),
     });
     let user_verdict = match &user_row {
         None => Verdict::Missing,
-        Some(r) if r.get::<_, Option<String>>("deleted_at").is_some() => Verdict::Deleted,
+        Some(r) if timestamp::optional(r, "deleted_at").is_some() => Verdict::Deleted,
         Some(r) if r.get::<_, bool>("placeholder") => Verdict::Placeholder,
         Some(_) => Verdict::InSync,
     };
@@ -182,12 +168,12 @@ pub async fn load(state: &ApiState, session: &Session, page: i64, per_page: i64)
 
     let org_verdict = session.organization.as_ref().map(|_| match &org_row {
         None => Verdict::Missing,
-        Some(r) if r.get::<_, Option<String>>("deleted_at").is_some() => Verdict::Deleted,
+        Some(r) if timestamp::optional(r, "deleted_at").is_some() => Verdict::Deleted,
         Some(_) => Verdict::InSync,
     });
     let membership_verdict = session.organization.as_ref().map(|_| match &org_row {
         Some(r) if r.get::<_, bool>("member") => {
-            if r.get::<_, Option<String>>("membership_ended_at").is_some() {
+            if timestamp::optional(r, "membership_ended_at").is_some() {
                 Verdict::Deleted
             } else {
                 Verdict::InSync
@@ -210,16 +196,12 @@ pub async fn load(state: &ApiState, session: &Session, page: i64, per_page: i64)
     }
     // One row per message: a message several functions received is shown
     // as the family that applied it recorded it, not as the others ignored it.
-    let events_sql = format!(
-        "SELECT svix_id, event_type, status, {received} AS received_at, {processed} AS processed_at, last_error
+    let events_sql = "SELECT svix_id, event_type, status, received_at, processed_at, last_error
          FROM (SELECT DISTINCT ON (svix_id) *
                FROM clerk_webhook_events WHERE clerk_object_id = ANY($1)
                ORDER BY svix_id, status = 'ignored', received_at) AS e
-         ORDER BY received_at DESC, id DESC LIMIT $2 OFFSET $3",
-        received = time("received_at"),
-        processed = time("processed_at"),
-    );
-    let events_stmt = client.prepare_typed_cached(&events_sql, &[Type::TEXT_ARRAY, Type::INT8, Type::INT8]).await?;
+         ORDER BY received_at DESC, id DESC LIMIT $2 OFFSET $3";
+    let events_stmt = client.prepare_typed_cached(events_sql, &[Type::TEXT_ARRAY, Type::INT8, Type::INT8]).await?;
     let user_uuid = user.as_ref().filter(|_| user_active).map(|u| u.id);
     let (event_rows, organizations) = tokio::try_join!(
         async {
@@ -243,8 +225,8 @@ pub async fn load(state: &ApiState, session: &Session, page: i64, per_page: i64)
             svix_id: r.get("svix_id"),
             event_type: r.get("event_type"),
             status: r.get("status"),
-            received_at: r.get("received_at"),
-            processed_at: r.get("processed_at"),
+            received_at: timestamp::column(r, "received_at"),
+            processed_at: timestamp::optional(r, "processed_at"),
             error: r.get("last_error"),
         })
         .collect();
@@ -256,10 +238,10 @@ pub async fn load(state: &ApiState, session: &Session, page: i64, per_page: i64)
             // Names of an organization the caller is not in are not theirs to see.
             name: if visible { r.get("name") } else { None },
             slug: if visible { r.get("slug") } else { None },
-            updated_at: r.get("updated_at"),
-            deleted_at: r.get("deleted_at"),
+            updated_at: timestamp::column(&r, "updated_at"),
+            deleted_at: timestamp::optional(&r, "deleted_at"),
             role: r.get("role"),
-            membership_ended_at: r.get("membership_ended_at"),
+            membership_ended_at: timestamp::optional(&r, "membership_ended_at"),
         }
     });
 

@@ -14,6 +14,7 @@ use std::{fmt, str::FromStr, sync::LazyLock};
 
 use deadpool_postgres::Client;
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 use tokio_postgres::{error::SqlState, types::Type, Row};
 use uuid::Uuid;
 
@@ -22,6 +23,7 @@ use crate::{
         statements::{begin_with, commit_with, prepare, rollback},
         DbError,
     },
+    timestamp::rfc3339,
     vault::{Ciphertext, ExposeSecret, SecretString, Vault, VaultError},
 };
 
@@ -316,24 +318,12 @@ fn check_currency(value: Option<&str>) -> Result<(), ValidationError> {
     }
 }
 
-fn rfc3339(column: &str) -> String {
-    format!("to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS {column}")
-}
-
 /// What every query returns: never a credential column itself.
-static COLUMNS: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "id, organization_id, user_id, seller_id, marketplace_id, marketplace_code, marketplace_name, region,
-         currency, status,
-         (lwa_refresh_token_encrypted IS NOT NULL AND lwa_client_id_encrypted IS NOT NULL
-          AND lwa_client_secret_encrypted IS NOT NULL) AS has_credentials,
-         {}, {}, last_error, {}, {}",
-        rfc3339("last_sync_at"),
-        rfc3339("last_error_at"),
-        rfc3339("created_at"),
-        rfc3339("updated_at"),
-    )
-});
+const COLUMNS: &str = "id, organization_id, user_id, seller_id, marketplace_id, marketplace_code, marketplace_name,
+    region, currency, status,
+    (lwa_refresh_token_encrypted IS NOT NULL AND lwa_client_id_encrypted IS NOT NULL
+     AND lwa_client_secret_encrypted IS NOT NULL) AS has_credentials,
+    last_sync_at, last_error_at, last_error, created_at, updated_at";
 
 fn read_account(row: &Row) -> Result<SellerAccount, StoreError> {
     let region = match row.try_get::<_, Option<&str>>("region")? {
@@ -354,11 +344,11 @@ fn read_account(row: &Row) -> Result<SellerAccount, StoreError> {
         currency: row.try_get("currency")?,
         status: row.try_get("status")?,
         has_credentials: row.try_get("has_credentials")?,
-        last_sync_at: row.try_get("last_sync_at")?,
-        last_error_at: row.try_get("last_error_at")?,
+        last_sync_at: row.try_get::<_, Option<OffsetDateTime>>("last_sync_at")?.map(rfc3339),
+        last_error_at: row.try_get::<_, Option<OffsetDateTime>>("last_error_at")?.map(rfc3339),
         last_error: row.try_get("last_error")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
+        created_at: rfc3339(row.try_get("created_at")?),
+        updated_at: rfc3339(row.try_get("updated_at")?),
     })
 }
 
@@ -399,7 +389,7 @@ static STORE_CREDENTIALS: LazyLock<String> = LazyLock::new(|| {
              lwa_client_secret_encrypted = $5
          WHERE id = $1 AND organization_id = $2
          RETURNING {}",
-        *COLUMNS
+        COLUMNS
     )
 });
 const STORE_CREDENTIALS_TYPES: [Type; 5] = [Type::UUID, Type::UUID, Type::TEXT, Type::TEXT, Type::TEXT];
@@ -470,7 +460,7 @@ static UPDATE: LazyLock<String> = LazyLock::new(|| {
              updated_at = now()
          WHERE id = $1 AND organization_id = $2
          RETURNING {}",
-        *COLUMNS
+        COLUMNS
     )
 });
 const UPDATE_TYPES: [Type; 10] = [
@@ -521,7 +511,7 @@ pub async fn update(
 }
 
 static GET: LazyLock<String> =
-    LazyLock::new(|| format!("SELECT {} FROM seller_accounts WHERE id = $1 AND organization_id = $2", *COLUMNS));
+    LazyLock::new(|| format!("SELECT {} FROM seller_accounts WHERE id = $1 AND organization_id = $2", COLUMNS));
 
 /// One account of `organization_id`, without credentials.
 pub async fn get(client: &Client, organization_id: Uuid, id: Uuid) -> Result<SellerAccount, StoreError> {
@@ -533,7 +523,7 @@ pub async fn get(client: &Client, organization_id: Uuid, id: Uuid) -> Result<Sel
 }
 
 static LIST: LazyLock<String> = LazyLock::new(|| {
-    format!("SELECT {} FROM seller_accounts WHERE organization_id = $1 ORDER BY created_at, id", *COLUMNS)
+    format!("SELECT {} FROM seller_accounts WHERE organization_id = $1 ORDER BY created_at, id", COLUMNS)
 });
 
 /// The accounts of `organization_id`, oldest first, without credentials.

@@ -5,7 +5,7 @@
 use deadpool_postgres::Client;
 use serde::Serialize;
 
-use crate::db::DbError;
+use crate::{db::DbError, timestamp};
 
 #[derive(Debug, Serialize)]
 pub struct EventCount {
@@ -47,13 +47,9 @@ pub struct Overview {
     pub memberships: RowCounts,
 }
 
-const TIME: &str = "'YYYY-MM-DD HH24:MI:SS'";
-
 fn events_query(filter: &str, limit: i64) -> String {
     format!(
-        "SELECT svix_id, event_type, status, attempts,
-                to_char(received_at AT TIME ZONE 'UTC', {TIME}), to_char(processed_at AT TIME ZONE 'UTC', {TIME}),
-                last_error, family
+        "SELECT svix_id, event_type, status, attempts, received_at, processed_at, last_error, family
          FROM clerk_webhook_events {filter} ORDER BY received_at DESC, id DESC LIMIT {limit}"
     )
 }
@@ -87,8 +83,8 @@ pub async fn overview(client: &Client, latest: i64) -> Result<Overview, DbError>
                 event_type: r.get(1),
                 status: r.get(2),
                 attempts: r.get(3),
-                received_at: r.get(4),
-                processed_at: r.get(5),
+                received_at: timestamp::column(r, "received_at"),
+                processed_at: timestamp::optional(r, "processed_at"),
                 last_error: r.get(6),
                 family: r.get(7),
             })

@@ -17,7 +17,9 @@
 use serde::Serialize;
 use tokio_postgres::{types::Type, Client};
 
-use crate::db::DbError;
+use time::OffsetDateTime;
+
+use crate::{db::DbError, timestamp::rfc3339};
 
 /// Rows per batch (one transaction each) unless told otherwise.
 pub const DEFAULT_BATCH_SIZE: i64 = 1000;
@@ -77,13 +79,11 @@ pub async fn prune_with(
     mut progress: impl FnMut(u64, u64),
 ) -> Result<PruneReport, DbError> {
     let days = i32::try_from(options.older_than_days.min(MAX_DAYS)).unwrap_or(i32::MAX);
-    // The cutoff is fixed once, so the run has one definite end however long
-    // it takes; it travels as text to keep full precision without a time crate.
+    // The cutoff is fixed once, so the run has one definite end however long it takes.
     let row = client
         .query_one(
             "WITH c AS (SELECT now() - make_interval(days => $1) AS cutoff)
-             SELECT c.cutoff::text,
-                    to_char(c.cutoff AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
+             SELECT c.cutoff,
                     count(*) FILTER (WHERE e.status = 'processed'),
                     count(*) FILTER (WHERE e.status = 'stale'),
                     count(*) FILTER (WHERE e.status = 'ignored'),
@@ -94,16 +94,16 @@ pub async fn prune_with(
             &[&days],
         )
         .await?;
-    let cutoff: String = row.get(0);
+    let cutoff: OffsetDateTime = row.get(0);
     let found = PruneReport {
         dry_run: options.dry_run,
         older_than_days: options.older_than_days,
-        cutoff: row.get(1),
-        processed: count(row.get(2)),
-        stale: count(row.get(3)),
-        ignored: count(row.get(4)),
-        kept_failed: count(row.get(5)),
-        kept_received: count(row.get(6)),
+        cutoff: rfc3339(cutoff),
+        processed: count(row.get(1)),
+        stale: count(row.get(2)),
+        ignored: count(row.get(3)),
+        kept_failed: count(row.get(4)),
+        kept_received: count(row.get(5)),
         batches: 0,
     };
     if options.dry_run {
@@ -117,7 +117,7 @@ pub async fn prune_with(
         .prepare_typed(
             "WITH batch AS (
                  SELECT id FROM clerk_webhook_events
-                 WHERE received_at < $1::timestamptz AND status IN ('processed', 'stale', 'ignored')
+                 WHERE received_at < $1 AND status IN ('processed', 'stale', 'ignored')
                  ORDER BY received_at
                  LIMIT $2
                  FOR UPDATE SKIP LOCKED),
@@ -127,7 +127,7 @@ pub async fn prune_with(
              SELECT count(*) FILTER (WHERE status = 'processed'), count(*) FILTER (WHERE status = 'stale'),
                     count(*) FILTER (WHERE status = 'ignored')
              FROM deleted",
-            &[Type::TEXT, Type::INT8],
+            &[Type::TIMESTAMPTZ, Type::INT8],
         )
         .await?;
     let batch_size = options.batch_size.max(1);
