@@ -20,6 +20,7 @@
 
 pub mod api;
 pub mod aws;
+pub mod backend_api;
 pub mod clerk;
 pub mod config;
 pub mod db;

@@ -9,6 +9,7 @@
 //! way.
 
 pub mod clerk;
+pub mod fake_backend_api;
 pub mod moto;
 mod postgres;
 pub mod runtime_api;

@@ -1,6 +1,7 @@
 //! One test binary, so the whole run shares one throwaway PostgreSQL cluster.
 
 mod auth;
+mod backend_api;
 mod burst;
 mod concurrency;
 mod convergence;
