@@ -61,30 +61,11 @@ echo "== per-event latency against the floor"
 cargo bench -p clerk-sync-bench --bench latency
 
 # The same run on a server that makes commits durable (fsync=on, synchronous_commit=on, as RDS
-# does), which the harness's throwaway cluster does not: a second throwaway cluster, removed after.
+# does), which the harness's throwaway cluster does not: a second throwaway cluster (local-postgres,
+# the launcher `clerk-sync dev` and the test harness use), removed after.
 echo "== per-event latency, durable commits"
-PGBIN=$(pg_config --bindir 2>/dev/null || ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
-PGDIR=$(mktemp -d)
-mkdir "$PGDIR/data" "$PGDIR/sock"
-as_pg=()
-if [[ $(id -u) == 0 ]]; then
-    chown -R postgres:postgres "$PGDIR"
-    as_pg=(runuser -u postgres --)
-fi
-chmod 700 "$PGDIR/data"
-PGPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"${as_pg[@]}" "$PGBIN/initdb" -D "$PGDIR/data" -U postgres --auth=trust -E UTF8 --locale=C >/dev/null
-"${as_pg[@]}" "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/sock/pg.log" -w \
-    -o "-p $PGPORT -k $PGDIR/sock -c listen_addresses=127.0.0.1 -c fsync=on -c synchronous_commit=on" start >/dev/null
-stop_durable() {
-    "${as_pg[@]}" "$PGBIN/pg_ctl" -D "$PGDIR/data" -m fast stop >/dev/null 2>&1 || true
-    rm -rf "$PGDIR"
-}
-trap stop_durable EXIT
-TEST_DATABASE_URL=postgres://postgres@127.0.0.1:$PGPORT/postgres BENCH_LATENCY_NAME=latency_durable BENCH_CRITERION=0 \
-    cargo bench -p clerk-sync-bench --bench latency
-stop_durable
-trap - EXIT
+cargo run -q -p local-postgres -- --set fsync=on --set synchronous_commit=on -- \
+    env BENCH_LATENCY_NAME=latency_durable BENCH_CRITERION=0 cargo bench -p clerk-sync-bench --bench latency
 
 echo "== sizes, cold start, memory"
 BENCH_LAMBDA_DIR=$X86 cargo bench -p clerk-sync-bench --bench functions

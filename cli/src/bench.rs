@@ -1,10 +1,12 @@
 //! `bench` (cargo feature `bench`): the per-event latency benchmark of
 //! BENCHMARKS.md, for ad-hoc runs (the library is `clerk_sync_bench`).
 
-use clap::Args;
-use clerk_sync_bench::{latency::BUDGET_RATIO, LatencyOptions, LatencyReport};
+use std::io;
 
-use crate::error::CliError;
+use clap::Args;
+use clerk_sync_bench::{latency::BUDGET_RATIO, BenchError, LatencyOptions, LatencyReport};
+
+use crate::error::Failure;
 
 /// Measure each webhook family's per-event latency against the floor.
 ///
@@ -46,31 +48,69 @@ pub struct LatencyArgs {
     save: Option<String>,
 }
 
-pub fn run(args: LatencyArgs) -> Result<(), CliError> {
+/// Every way `bench` fails.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchCommandError {
+    #[error("{0}")]
+    Usage(&'static str),
+
+    #[error("the benchmark run failed")]
+    Bench(#[source] BenchError),
+
+    #[error("over the latency budget (--check): {0}")]
+    OverBudget(String),
+
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(io::Error),
+
+    #[error("cannot serialize the report: {0}")]
+    Serialize(serde_json::Error),
+}
+
+impl Failure for BenchCommandError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            BenchCommandError::Bench(_) => Some(
+                "the benchmark needs PostgreSQL: TEST_DATABASE_URL (or DATABASE_URL) naming a server where the user \
+                 may CREATE DATABASE, or, with neither set, the PostgreSQL server binaries for a throwaway cluster"
+                    .into(),
+            ),
+            BenchCommandError::OverBudget(_) => Some(
+                "the ratio depends on the build and the machine's load: measure a --release build on an idle \
+                 machine; BENCHMARKS.md explains the recorded misses and what would close them"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+pub fn run(args: LatencyArgs) -> Result<(), BenchCommandError> {
     let LatencyOptions { events, warmup, ref delays_us } = args.options;
     if events == 0 {
-        return Err(CliError::BenchUsage("--events 0 measures nothing: give at least 1 (e.g. --events 200)"));
+        return Err(BenchCommandError::Usage("--events 0 measures nothing: give at least 1 (e.g. --events 200)"));
     }
     // The harness behind the run panics without a server: answer first.
-    clerk_sync_bench::database_available().map_err(CliError::BenchUsage)?;
+    clerk_sync_bench::database_available().map_err(BenchCommandError::Usage)?;
     let delays: Vec<String> = delays_us.iter().map(u64::to_string).collect();
     eprintln!(
         "measuring {events} deliveries per family after {warmup} warm-up ones, at {} µs of added delay …",
         delays.join(", ")
     );
-    let report = crate::runtime()?.block_on(clerk_sync_bench::latency(&args.options)).map_err(CliError::Bench)?;
+    let runtime = crate::runtime::current_thread().map_err(BenchCommandError::Runtime)?;
+    let report = runtime.block_on(clerk_sync_bench::latency(&args.options)).map_err(BenchCommandError::Bench)?;
     let markdown = report.to_string();
     if let Some(name) = &args.save {
-        clerk_sync_bench::save(name, &markdown, &report).map_err(CliError::Bench)?;
+        clerk_sync_bench::save(name, &markdown, &report).map_err(BenchCommandError::Bench)?;
         eprintln!("saved {name}.md and {name}.json in {}", clerk_sync_bench::results_dir().display());
     }
     if args.json {
-        crate::print_json(&report)?;
+        println!("{}", serde_json::to_string_pretty(&report).map_err(BenchCommandError::Serialize)?);
     } else {
         print!("{markdown}");
     }
     if args.check && !report.within_budget() {
-        return Err(CliError::OverBudget(missed(&report)));
+        return Err(BenchCommandError::OverBudget(missed(&report)));
     }
     Ok(())
 }

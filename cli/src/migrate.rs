@@ -1,24 +1,83 @@
 //! `clerk-sync migrate`: the library's migrations over one connection, with
 //! the same TLS as the functions (`sslmode`, `PGSSLMODE`, `PGSSLROOTCERT`).
 
-use std::{str::FromStr, time::Duration};
+use std::time::Duration;
 
+use clap::Args;
 use clerk_sync::{
     config::Env,
-    db::migrate::MigrationReport,
+    db::migrate::{MigrateError, MigrationReport, MIGRATIONS},
     db::tls::{ConnectionString, Target, TlsSettings, UrlError},
 };
-use tokio_postgres::{config::Host, Config};
 
-use crate::error::CliError;
+use crate::{
+    database::{self, DatabaseError},
+    error::Failure,
+};
+
+/// Apply pending schema migrations to DATABASE_URL.
+///
+/// Safe to run at any time and from several places at once: the run holds an
+/// advisory lock, and an up-to-date database costs one query. Migrations that
+/// were applied and then changed or removed stop the run.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// PostgreSQL connection string, e.g. postgres://user:password@localhost:5432/app
+    /// (prefer the environment variable: command lines are visible to other users). Never printed.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, value_name = "URL")]
+    database_url: Option<String>,
+}
+
+/// Every way `migrate` fails.
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateCommandError {
+    #[error(transparent)]
+    Database(#[from] DatabaseError),
+
+    #[error(transparent)]
+    Migrate(#[from] MigrateError),
+}
+
+impl Failure for MigrateCommandError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            MigrateCommandError::Database(e) => e.hint(),
+            MigrateCommandError::Migrate(MigrateError::Failed { .. }) => Some(
+                "the failed migration was rolled back and nothing after it ran; fix the cause, then run \
+                 clerk-sync migrate again"
+                    .into(),
+            ),
+            MigrateCommandError::Migrate(MigrateError::Db(_)) => {
+                Some("check that the database user may create tables and take advisory locks, then run it again".into())
+            }
+            _ => None,
+        }
+    }
+}
+
+pub fn run(args: MigrateArgs) -> Result<(), MigrateCommandError> {
+    let url = database::database_url(args.database_url.as_deref())?;
+    let runtime = crate::runtime::current_thread().map_err(DatabaseError::Runtime)?;
+    let report = runtime.block_on(apply(&url))?;
+    if report.applied.is_empty() {
+        println!("up to date: all {} migrations were already applied", MIGRATIONS.len());
+    } else {
+        for name in &report.applied {
+            println!("applied {name}");
+        }
+        println!("applied {} of {} migrations; the database is up to date", report.applied.len(), MIGRATIONS.len());
+    }
+    Ok(())
+}
 
 /// Applies the pending migrations to the database at `url`.
-pub async fn run(url: &str) -> Result<MigrationReport, CliError> {
+pub async fn apply(url: &str) -> Result<MigrationReport, MigrateCommandError> {
     let parsed = ConnectionString::parse(url).map_err(|e| match e {
-        UrlError::Syntax => CliError::InvalidDatabaseUrl,
-        e => CliError::Config(e.into()),
+        UrlError::Syntax => DatabaseError::InvalidDatabaseUrl,
+        e => DatabaseError::Config(e.into()),
     })?;
-    let mut target = Target::new(parsed, &TlsSettings::from_source(&Env)?)?;
+    let tls = TlsSettings::from_source(&Env).map_err(DatabaseError::Config)?;
+    let mut target = Target::new(parsed, &tls).map_err(DatabaseError::Config)?;
     let config = &mut target.config;
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(Duration::from_secs(10));
@@ -26,51 +85,20 @@ pub async fn run(url: &str) -> Result<MigrationReport, CliError> {
     if config.get_application_name().is_none() {
         config.application_name("clerk-sync-cli");
     }
-    let mut client =
-        target.connect().await.map_err(|e| CliError::Connect { target: describe(&target.config), source: e.into() })?;
+    let mut client = target
+        .connect()
+        .await
+        .map_err(|e| DatabaseError::Connect { target: database::describe(&target.config), source: e.into() })?;
     Ok(clerk_sync::db::migrate::run(&mut client).await?)
-}
-
-/// `user@host:port/db` for a connection string: never the password.
-pub fn describe_url(url: &str) -> String {
-    Config::from_str(url).map(|config| describe(&config)).unwrap_or_else(|_| "DATABASE_URL".to_string())
-}
-
-/// `user@host:port/db`, for messages: everything but the password.
-pub fn describe(config: &Config) -> String {
-    let hosts: Vec<String> = config
-        .get_hosts()
-        .iter()
-        .map(|host| match host {
-            Host::Tcp(name) => name.clone(),
-            #[cfg(unix)]
-            Host::Unix(path) => path.display().to_string(),
-        })
-        .collect();
-    let hosts = if hosts.is_empty() { "localhost".to_string() } else { hosts.join(",") };
-    let ports: Vec<String> = config.get_ports().iter().map(u16::to_string).collect();
-    let port = if ports.is_empty() { "5432".to_string() } else { ports.join(",") };
-    let user = config.get_user().map(|u| format!("{u}@")).unwrap_or_default();
-    let db = config.get_dbname().map(|d| format!("/{d}")).unwrap_or_default();
-    format!("{user}{hosts}:{port}{db}")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn describes_the_target_without_the_password() {
-        let config = match Config::from_str("postgres://app:s3cr3t@db.internal:6432/clerk") {
-            Ok(config) => config,
-            Err(e) => panic!("valid URL refused: {e}"),
-        };
-        assert_eq!(describe(&config), "app@db.internal:6432/clerk");
-    }
-
     #[tokio::test]
     async fn a_bad_url_is_reported_without_its_contents() {
-        let message = match run("postgres://app:s3cr3t@host:notaport/db").await {
+        let message = match apply("postgres://app:s3cr3t@host:notaport/db").await {
             Ok(_) => panic!("an invalid URL migrates"),
             Err(e) => e.to_string(),
         };

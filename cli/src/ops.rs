@@ -1,36 +1,281 @@
-//! Operator commands over the database: `replay`, `rotate-keys`, `status`, `prune`.
+//! The operator commands over the database: `replay`, `rotate-keys`,
+//! `status`, `prune`. They share their failures ([`OpsError`]): finding and
+//! reaching the database, and PostgreSQL refusing a query.
 
 use std::io::IsTerminal;
 
+use clap::Args;
 use clerk_sync::{
     config::Env,
     db::tls::TlsSettings,
-    db::{build_pool, DbSettings},
+    db::{build_pool, DbError, DbSettings},
     seller_accounts::{self, StoreError},
     sync::overview::{self, Overview},
     sync::prune::{self, PruneOptions, PruneReport},
     sync::replay::{self, ReplayFilter, ReplaySummary},
     sync::Outcome,
     vault::Vault,
+    ConfigError,
 };
 use indicatif::{ProgressBar, ProgressStyle};
+use tokio_postgres::error::SqlState;
 
-use crate::error::CliError;
+use crate::{
+    database::{self, Database, DatabaseError, CONNECT_HINT},
+    error::Failure,
+};
+
+/// Reprocess stored webhook events through the same sync code as a delivery.
+///
+/// Events recorded as failed (data the code could not apply) are kept whole;
+/// once the code is fixed, replay applies them. Idempotent: only rows still
+/// failed (or received) are claimed, and the convergence rules make applying
+/// an old event safe. Prints a summary: processed, stale, ignored, duplicate, failed.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    #[command(flatten)]
+    db: Database,
+    /// Which events: failed (default) or received; repeat for both.
+    #[arg(long = "status", value_name = "STATUS", value_parser = ["failed", "received"], default_value = "failed")]
+    statuses: Vec<String>,
+    /// Only events received at or after this time, e.g. 2026-11-30 or 2026-11-30T12:00:00Z.
+    #[arg(long, value_name = "TIME")]
+    since: Option<String>,
+    /// Only this event type, e.g. organizationMembership.created.
+    #[arg(long = "type", value_name = "TYPE")]
+    event_type: Option<String>,
+    /// At most this many events.
+    #[arg(long, value_name = "N")]
+    limit: Option<i64>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Re-encrypt every stored seller credential under the current vault key.
+///
+/// Put the new key first in ENCRYPTION_KEYS (id:secret,...) and keep the old
+/// ones, run this, and remove the old keys once it reports nothing remaining.
+/// Batches commit one by one: safe to interrupt and run again.
+#[derive(Debug, Args)]
+pub struct RotateKeysArgs {
+    #[command(flatten)]
+    db: Database,
+    /// Rows per batch (one transaction each).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    batch_size: u32,
+}
+
+/// The operator's view of the whole sync, across all tenants.
+///
+/// Event counts by type and status, the latest events, failed events with
+/// their errors, and users, organizations and memberships by state (active,
+/// placeholder, deleted).
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    db: Database,
+    /// How many of the latest events to list.
+    #[arg(long, default_value_t = 10)]
+    latest: i64,
+    /// Print JSON instead of tables.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Delete processed, stale and ignored webhook events older than N days.
+///
+/// Failed events (waiting for a fix and a replay) and received ones are
+/// always kept. Deletes in batches, each its own short transaction, oldest
+/// first: safe while deliveries arrive, safe to interrupt and run again.
+/// Run it with the owner's DATABASE_URL (the one `migrate` uses) or as the
+/// clerk_sync_prune role of docs/least-privilege.sql: the functions' own
+/// role may not delete events.
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    #[command(flatten)]
+    db: Database,
+    /// Delete events received more than this many days ago.
+    #[arg(long, value_name = "DAYS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    older_than_days: u32,
+    /// Count what would be deleted; delete nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Rows per batch (one transaction each).
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    batch_size: u32,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Every way an operator command fails. None prints the URL.
+#[derive(Debug, thiserror::Error)]
+pub enum OpsError {
+    #[error(transparent)]
+    Database(#[from] DatabaseError),
+
+    /// A bad vault key, `sslmode`, `PGSSLMODE` or `PGSSLROOTCERT`.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+
+    /// A query of `what` failed; the source holds PostgreSQL's message.
+    #[error("{what} failed")]
+    Query { what: &'static str, source: DbError },
+
+    #[error("prune deletes events, which the functions' least-privilege role may not do")]
+    PruneNotAllowed(#[source] DbError),
+
+    #[error("re-encrypting credentials failed")]
+    Rotate(#[source] StoreError),
+
+    #[error("--since is not a time PostgreSQL understands (e.g. 2026-11-30 or 2026-11-30T12:00:00Z)")]
+    InvalidSince,
+
+    #[error("cannot serialize the report: {0}")]
+    Serialize(serde_json::Error),
+}
+
+impl Failure for OpsError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            OpsError::Database(e) => e.hint(),
+            OpsError::Query { source: DbError::Unavailable(_), .. } => Some(CONNECT_HINT.to_string()),
+            OpsError::Query { source, .. } => Some(query_hint(source).to_string()),
+            OpsError::PruneNotAllowed(_) => Some(
+                "run it with the owner's DATABASE_URL (the one clerk-sync migrate uses) or as the clerk_sync_prune \
+                 role (docs/least-privilege.sql)"
+                    .to_string(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+/// What to check when PostgreSQL refused a query, by its SQLSTATE.
+fn query_hint(error: &DbError) -> &'static str {
+    let state = error.sql_state();
+    if state == Some(&SqlState::UNDEFINED_TABLE)
+        || state == Some(&SqlState::UNDEFINED_COLUMN)
+        || state == Some(&SqlState::UNDEFINED_FUNCTION)
+        || matches!(error, DbError::Schema(_))
+    {
+        "the schema is missing or older than this clerk-sync: run clerk-sync migrate on this database \
+         (or check that the URL names the right database)"
+    } else if state == Some(&SqlState::INSUFFICIENT_PRIVILEGE) {
+        "the database user may not do this: use the owner's DATABASE_URL (the one clerk-sync migrate uses), \
+         or grant what docs/least-privilege.sql grants"
+    } else if state.is_some_and(|s| s.code().starts_with("57") || s.code().starts_with("08")) {
+        "the server closed the connection or is shutting down: check that it is running, then run the command again"
+    } else {
+        "the message after \"failed:\" is PostgreSQL's own; check that the URL names the clerk-sync database \
+         and that clerk-sync migrate has run"
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, OpsError> {
+    Ok(crate::runtime::current_thread().map_err(DatabaseError::Runtime)?)
+}
+
+fn print_json(value: &impl serde::Serialize) -> Result<(), OpsError> {
+    println!("{}", serde_json::to_string_pretty(value).map_err(OpsError::Serialize)?);
+    Ok(())
+}
+
+pub fn replay(args: ReplayArgs) -> Result<(), OpsError> {
+    let url = args.db.url()?;
+    let filter =
+        ReplayFilter { statuses: args.statuses, since: args.since, event_type: args.event_type, limit: args.limit };
+    let summary = runtime()?.block_on(replay_events(&url, &filter))?;
+    if args.json {
+        return print_json(&summary);
+    }
+    println!(
+        "replayed {} events: {} processed, {} stale, {} ignored, {} duplicate, {} failed",
+        summary.total(),
+        summary.processed,
+        summary.stale,
+        summary.ignored,
+        summary.duplicate,
+        summary.failed
+    );
+    Ok(())
+}
+
+pub fn rotate_keys(args: RotateKeysArgs) -> Result<(), OpsError> {
+    let url = args.db.url()?;
+    let vault = Vault::from_source(&Env)?;
+    let rotation = runtime()?.block_on(rotate_credentials(&url, &vault, args.batch_size as usize))?;
+    println!("re-encrypted {} credentials in {} accounts", rotation.values, rotation.rows);
+    for failure in &rotation.failed {
+        eprintln!("could not decrypt (left as it was): {failure}");
+    }
+    if rotation.remaining > 0 {
+        println!(
+            "remaining: {} accounts not under the current key; run again (or see the errors above)",
+            rotation.remaining
+        );
+    } else {
+        println!("remaining: 0 — every credential is under the current key; old keys can be removed");
+    }
+    Ok(())
+}
+
+pub fn status(args: StatusArgs) -> Result<(), OpsError> {
+    let url = args.db.url()?;
+    let overview = runtime()?.block_on(read_overview(&url, args.latest))?;
+    if args.json {
+        return print_json(&overview);
+    }
+    print!("{}", render(&overview));
+    Ok(())
+}
+
+pub fn prune(args: PruneArgs) -> Result<(), OpsError> {
+    let url = args.db.url()?;
+    let options = PruneOptions {
+        older_than_days: args.older_than_days,
+        dry_run: args.dry_run,
+        batch_size: i64::from(args.batch_size),
+    };
+    let report = runtime()?.block_on(prune_events(&url, &options))?;
+    if args.json {
+        return print_json(&report);
+    }
+    let verb = if report.dry_run { "would delete" } else { "deleted" };
+    println!(
+        "{verb} {} events received before {} ({} processed, {} stale, {} ignored)",
+        report.deleted(),
+        report.cutoff,
+        report.processed,
+        report.stale,
+        report.ignored
+    );
+    if report.kept_failed + report.kept_received > 0 {
+        println!(
+            "kept {} failed and {} received events older than that (see clerk-sync status; replay them with clerk-sync replay)",
+            report.kept_failed, report.kept_received
+        );
+    }
+    Ok(())
+}
 
 /// One pooled connection to `url`, with TLS as the URL's `sslmode` (or
 /// `PGSSLMODE`) says and `PGSSLROOTCERT`, exactly as the functions connect.
-pub async fn connect(url: &str) -> Result<deadpool_postgres::Object, CliError> {
+pub async fn connect(url: &str) -> Result<deadpool_postgres::Object, OpsError> {
     let mut settings = DbSettings::for_url(url);
     settings.connect_timeout = std::time::Duration::from_secs(10);
     settings.tls = TlsSettings::from_source(&Env)?;
     let pool = build_pool(&settings)?;
-    pool.get().await.map_err(|e| CliError::Connect {
-        target: crate::migrate::describe_url(url),
-        // tokio-postgres's error carries the cause; the pool's wrapper adds nothing.
-        source: match e {
-            deadpool_postgres::PoolError::Backend(e) => e.into(),
-            e => e.into(),
-        },
+    pool.get().await.map_err(|e| {
+        OpsError::Database(DatabaseError::Connect {
+            target: database::describe_url(url),
+            // tokio-postgres's error carries the cause; the pool's wrapper adds nothing.
+            source: match e {
+                deadpool_postgres::PoolError::Backend(e) => e.into(),
+                e => e.into(),
+            },
+        })
     })
 }
 
@@ -46,7 +291,7 @@ fn progress(total: u64, what: &str) -> ProgressBar {
     bar
 }
 
-pub async fn replay(url: &str, filter: &ReplayFilter) -> Result<ReplaySummary, CliError> {
+pub async fn replay_events(url: &str, filter: &ReplayFilter) -> Result<ReplaySummary, OpsError> {
     let client = connect(url).await?;
     let total = replay::count(&client, filter).await.map_err(replay_error)?;
     let bar = progress(total.max(0) as u64, "replaying");
@@ -63,10 +308,10 @@ pub async fn replay(url: &str, filter: &ReplayFilter) -> Result<ReplaySummary, C
 }
 
 /// The one data error a replay query can meet is a `--since` PostgreSQL cannot read.
-fn replay_error(e: clerk_sync::db::DbError) -> CliError {
+fn replay_error(e: DbError) -> OpsError {
     match e.sql_state().map(|s| s.code()) {
-        Some(code) if code.starts_with("22") => CliError::InvalidSince,
-        _ => CliError::Query { what: "replaying events", source: e },
+        Some(code) if code.starts_with("22") => OpsError::InvalidSince,
+        _ => OpsError::Query { what: "replaying events", source: e },
     }
 }
 
@@ -79,14 +324,14 @@ pub struct Rotation {
 
 /// Re-encrypts every stored credential under the current key, one batch at
 /// a time so progress shows; resumable, like the library call it loops.
-pub async fn rotate_keys(url: &str, vault: &Vault, batch_size: usize) -> Result<Rotation, CliError> {
+pub async fn rotate_credentials(url: &str, vault: &Vault, batch_size: usize) -> Result<Rotation, OpsError> {
     let client = connect(url).await?;
     let bar = progress(0, "re-encrypting");
     let mut rotation = Rotation { rows: 0, values: 0, failed: Vec::new(), remaining: 0 };
     loop {
         let report = seller_accounts::rotate_keys(&client, vault, batch_size, Some(1)).await.map_err(|e| match e {
-            StoreError::Db(source) => CliError::Query { what: "re-encrypting credentials", source },
-            e => CliError::Rotate(e),
+            StoreError::Db(source) => OpsError::Query { what: "re-encrypting credentials", source },
+            e => OpsError::Rotate(e),
         })?;
         rotation.rows += report.rows;
         rotation.values += report.values;
@@ -105,13 +350,13 @@ pub async fn rotate_keys(url: &str, vault: &Vault, batch_size: usize) -> Result<
     Ok(rotation)
 }
 
-pub async fn status(url: &str, latest: i64) -> Result<Overview, CliError> {
+pub async fn read_overview(url: &str, latest: i64) -> Result<Overview, OpsError> {
     let client = connect(url).await?;
-    overview::overview(&client, latest).await.map_err(|source| CliError::Query { what: "reading the overview", source })
+    overview::overview(&client, latest).await.map_err(|source| OpsError::Query { what: "reading the overview", source })
 }
 
 /// Deletes old processed, stale and ignored events in batches, with a progress bar.
-pub async fn prune(url: &str, options: &PruneOptions) -> Result<PruneReport, CliError> {
+pub async fn prune_events(url: &str, options: &PruneOptions) -> Result<PruneReport, OpsError> {
     let client = connect(url).await?;
     // Counting a large table may outlast the functions' statement timeout;
     // each delete batch stays short whatever this says.
@@ -128,11 +373,11 @@ pub async fn prune(url: &str, options: &PruneOptions) -> Result<PruneReport, Cli
 }
 
 /// Permission denied is the likely mistake: the functions' role, not the owner's.
-fn prune_error(e: clerk_sync::db::DbError) -> CliError {
-    if e.sql_state() == Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE) {
-        return CliError::PruneNotAllowed(e);
+fn prune_error(e: DbError) -> OpsError {
+    if e.sql_state() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) {
+        return OpsError::PruneNotAllowed(e);
     }
-    CliError::Query { what: "pruning events", source: e }
+    OpsError::Query { what: "pruning events", source: e }
 }
 
 /// The overview as readable tables.

@@ -24,7 +24,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use svix::webhooks::Webhook;
 
 use crate::{
-    error::CliError,
+    error::Failure,
+    families,
     sign::{self, Secret},
 };
 
@@ -36,10 +37,9 @@ use crate::{
 /// payload (file, HTTP status, the answer's status or error), then a summary.
 /// Exits non-zero when any answer is not 2xx.
 ///
-/// Every function applies only its own family (user.*, organization.*,
-/// organizationMembership.*) and records the rest as ignored: send a mixed
-/// folder such as events/seed/ to `clerk-sync dev`'s /webhooks/clerk, which
-/// applies all three.
+/// Every function applies only its own family of event types and records the
+/// rest as ignored: send a mixed folder such as events/seed/ to
+/// `clerk-sync dev`'s /webhooks/clerk, which applies every family.
 ///
 /// Examples:
 ///   clerk-sync dev    # in another terminal
@@ -137,6 +137,8 @@ pub enum SendError {
     #[error("cannot start the async runtime: {0}")]
     Runtime(io::Error),
 }
+
+impl Failure for SendError {}
 
 /// Signs deliveries with one secret.
 pub struct Signer(Webhook);
@@ -379,10 +381,9 @@ pub fn signed_request(
     Ok(request)
 }
 
-pub fn run(args: SendArgs) -> Result<(), CliError> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(SendError::Runtime)?;
-    runtime.block_on(send(args))?;
-    Ok(())
+pub fn run(args: SendArgs) -> Result<(), SendError> {
+    let runtime = crate::runtime::current_thread().map_err(SendError::Runtime)?;
+    runtime.block_on(send(args)).map(drop)
 }
 
 /// Sends every payload and prints the answers; `run` without the runtime.
@@ -459,7 +460,9 @@ pub(crate) async fn send(args: SendArgs) -> Result<Summary, SendError> {
     if summary.ignored > 0 {
         println!(
             "note: ignored events are recorded but not applied: each function applies only its family \
-             (user.*, organization.*, organizationMembership.*); clerk-sync dev's /webhooks/clerk applies all three"
+             ({}); clerk-sync dev's /webhooks/clerk applies all {}",
+            families::type_prefixes(),
+            families::count_in_words()
         );
     }
     if summary.failed > 0 {

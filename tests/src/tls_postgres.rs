@@ -8,14 +8,13 @@
 use std::{
     os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
-    process::Command,
     sync::OnceLock,
 };
 
 use clerk_sync::db::tls::{Target, TlsSettings};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose};
 
-use crate::postgres::{is_root, run, start_cluster};
+use crate::postgres::{start_for_process, test_cluster};
 
 /// The running TLS-only server.
 pub struct TlsServer {
@@ -57,42 +56,22 @@ impl TlsServer {
 }
 
 fn start() -> TlsServer {
-    let mut ca_file = PathBuf::new();
-    let port = start_cluster("clerk-sync-pg-tls", |dir| {
-        ca_file = write_certificates(dir);
-        let data = dir.join("data");
-        let tls = dir.join("tls");
-        append(
-            &data.join("postgresql.conf"),
-            &format!(
-                "\nssl = on\nssl_cert_file = '{}'\nssl_key_file = '{}'\n",
-                tls.join("server.crt").display(),
-                tls.join("server.key").display()
-            ),
-        );
+    let builder = test_cluster("clerk-sync-pg-tls");
+    let tls = builder.dir().join("tls");
+    let ca_file = write_certificates(&tls);
+    let builder = builder
+        .tls(tls.join("server.crt"), tls.join("server.key"))
         // TLS only over TCP: no plain `host` line, so plain connections fail.
-        std::fs::write(
-            data.join("pg_hba.conf"),
-            "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostssl all all ::1/128 trust\n",
-        )
-        .expect("write pg_hba.conf");
-        String::new()
-    });
+        .hba("local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostssl all all ::1/128 trust\n");
+    let port = start_for_process(builder).port();
     TlsServer { port, ca_file }
 }
 
-fn append(path: &Path, text: &str) {
-    use std::io::Write;
-    let mut file = std::fs::OpenOptions::new().append(true).open(path).expect("open postgresql.conf");
-    file.write_all(text.as_bytes()).expect("append to postgresql.conf");
-}
-
-/// Generates the CA and the server certificate into `<dir>/tls`; returns the
-/// CA file. The key is 0600 and owned by the server's user, as PostgreSQL
-/// demands.
-fn write_certificates(dir: &Path) -> PathBuf {
-    let tls = dir.join("tls");
-    std::fs::create_dir_all(&tls).expect("create tls directory");
+/// Generates the CA and the server certificate into `tls`; returns the CA
+/// file. The cluster makes the key private to the server's user, as
+/// PostgreSQL demands.
+fn write_certificates(tls: &Path) -> PathBuf {
+    std::fs::create_dir_all(tls).expect("create tls directory");
 
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -109,14 +88,7 @@ fn write_certificates(dir: &Path) -> PathBuf {
     let ca_file = tls.join("ca.crt");
     std::fs::write(&ca_file, ca.pem()).expect("write CA");
     std::fs::write(tls.join("server.crt"), cert.pem()).expect("write server certificate");
-    let key_file = tls.join("server.key");
-    std::fs::write(&key_file, key.serialize_pem()).expect("write server key");
-    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).expect("chmod server key");
-    if is_root() {
-        let mut chown = Command::new("chown");
-        chown.args(["-R", "postgres:postgres"]).arg(&tls);
-        run(chown, "chown the TLS files to postgres");
-    }
+    std::fs::write(tls.join("server.key"), key.serialize_pem()).expect("write server key");
     // The CA file must stay readable by the tests whoever owns it.
     std::fs::set_permissions(&ca_file, std::fs::Permissions::from_mode(0o644)).expect("chmod CA");
     ca_file
