@@ -8,7 +8,10 @@
 
 use std::collections::VecDeque;
 
-use clerk_sync::Family;
+use clerk_sync::{
+    clerk::{FamilySpec, FAMILIES},
+    Family,
+};
 use clerk_sync_tests::{now, signed_headers, TEST_SECRET};
 use serde_json::{json, Value};
 
@@ -32,12 +35,28 @@ impl Stream {
         }
     }
 
+    /// Its row in the family table.
+    pub fn spec(self) -> &'static FamilySpec {
+        // Each stream is one of the table's families (a unit test checks).
+        FAMILIES.iter().find(|spec| spec.family == self.family()).unwrap_or(&FAMILIES[0])
+    }
+
     pub fn name(self) -> &'static str {
-        match self {
-            Stream::Users => "users",
-            Stream::Organizations => "organizations",
-            Stream::Memberships => "memberships",
-        }
+        self.spec().name
+    }
+
+    /// The stream of the webhook function `function`.
+    pub fn of_function(function: &str) -> Option<Stream> {
+        Stream::ALL.into_iter().find(|stream| stream.spec().function == function)
+    }
+
+    /// The family's sample payload for `action` (`created`, `updated`,
+    /// `deleted`), from `events/payloads/`.
+    fn template(self, action: &str) -> Value {
+        let event_type = self.spec().types.iter().find(|t| t.rsplit('.').next() == Some(action));
+        let sample = event_type.and_then(|t| SAMPLES.iter().find(|(stem, _)| stem == t));
+        let (stem, text) = sample.unwrap_or_else(|| panic!("{}: no sample payload for {action}", self.name()));
+        serde_json::from_str(text).unwrap_or_else(|e| panic!("{stem}: {e}"))
     }
 }
 
@@ -53,12 +72,8 @@ const MIX: [Action; 10] = {
     [Create, Update, Create, Update, Update, Create, Update, Update, Delete, Update]
 };
 
-/// The sample payloads, read at compile time so the CLI carries them.
-macro_rules! sample {
-    ($name:literal) => {
-        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../events/payloads/", $name))
-    };
-}
+// The sample payloads, embedded at compile time so the CLI carries them.
+include!(concat!(env!("OUT_DIR"), "/samples.rs"));
 
 /// Clerk's clocks start here and move 1 s per event: every update is newer.
 const BASE_MS: i64 = 1_780_000_000_000;
@@ -117,28 +132,12 @@ struct Templates {
     deleted: Value,
 }
 
-fn parse(text: &str) -> Value {
-    serde_json::from_str(text).expect("the sample payloads are JSON")
-}
-
 impl EventStream {
     pub fn new(family: Stream, tag: &str) -> Self {
-        let templates = match family {
-            Stream::Users => Templates {
-                created: parse(sample!("user.created.json")),
-                updated: parse(sample!("user.updated.json")),
-                deleted: parse(sample!("user.deleted.json")),
-            },
-            Stream::Organizations => Templates {
-                created: parse(sample!("organization.created.json")),
-                updated: parse(sample!("organization.updated.json")),
-                deleted: parse(sample!("organization.deleted.json")),
-            },
-            Stream::Memberships => Templates {
-                created: parse(sample!("organizationMembership.created.json")),
-                updated: parse(sample!("organizationMembership.updated.json")),
-                deleted: parse(sample!("organizationMembership.deleted.json")),
-            },
+        let templates = Templates {
+            created: family.template("created"),
+            updated: family.template("updated"),
+            deleted: family.template("deleted"),
         };
         Self { family, tag: tag.to_string(), seq: 0, created: 0, live: VecDeque::new(), next_update: 0, templates }
     }

@@ -165,10 +165,11 @@ impl FunctionEnv {
         let tag = events::tag();
         let webhook = |family| EventStream::new(family, &tag).next_delivery().lambda_event();
         let token = || session::token(&self.user_id, Some((&self.org_id, "org:admin")));
+        if let Some(stream) = Stream::of_function(function) {
+            return Ok(webhook(stream));
+        }
         Ok(match function {
-            "clerk-users" | REFERENCE => webhook(Stream::Users),
-            "clerk-organizations" => webhook(Stream::Organizations),
-            "clerk-memberships" => webhook(Stream::Memberships),
+            REFERENCE => webhook(Stream::Users),
             "sync-status" => api_event("/sync-status", &token()),
             "seller-accounts" => api_event("/seller-accounts", &token()),
             "clerk-replay" => json!({
@@ -327,12 +328,7 @@ fn cold_start_one(env: &FunctionEnv, dir: &Path, function: &str, runs: usize) ->
 /// Sends `events` signed deliveries (the users mix) one after the other
 /// through one `function` process, then reads its peak RSS.
 pub async fn memory(bin_dir: &Path, function: &str, events: usize) -> Result<MemoryReport, BenchError> {
-    let family = match function {
-        "clerk-users" => Stream::Users,
-        "clerk-organizations" => Stream::Organizations,
-        "clerk-memberships" => Stream::Memberships,
-        other => return Err(format!("{other} is not a webhook function").into()),
-    };
+    let family = Stream::of_function(function).ok_or_else(|| format!("{function} is not a webhook function"))?;
     let env = FunctionEnv::create().await?;
     let postgres = env.server_version().await;
     // Blocking, as in `cold_start`.

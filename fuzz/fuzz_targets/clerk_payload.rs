@@ -8,7 +8,7 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
-use clerk_sync::clerk::{plan, Change, Envelope, Family, Plan};
+use clerk_sync::clerk::{plan, Change, Envelope, Family, OrgChange, Plan, UserChange, FAMILIES};
 use clerk_sync_fuzz::{Body, CANARY};
 use libfuzzer_sys::fuzz_target;
 
@@ -17,8 +17,6 @@ enum Input {
     Bytes(Vec<u8>),
     Structured(Body),
 }
-
-const FAMILIES: [Family; 3] = [Family::Users, Family::Organizations, Family::Memberships];
 
 fuzz_target!(|input: Input| {
     let bytes = match input {
@@ -38,19 +36,20 @@ fuzz_target!(|input: Input| {
     if let Plan::Apply(change) = &all {
         // Every clock that reaches SQL fits a timestamptz.
         let times = match change {
-            Change::UpsertUser(u) => vec![Some(u.updated_ms)],
-            Change::DeleteUser { deleted_ms, .. } | Change::DeleteOrg { deleted_ms, .. } => vec![Some(*deleted_ms)],
-            Change::UpsertOrg(o) => vec![o.updated_ms],
-            Change::Membership(m) => vec![Some(m.event_ms), m.organization.updated_ms],
+            Change::Users(UserChange::Upsert(u)) => vec![Some(u.updated_ms)],
+            Change::Users(UserChange::Delete { deleted_ms, .. })
+            | Change::Organizations(OrgChange::Delete { deleted_ms, .. }) => vec![Some(*deleted_ms)],
+            Change::Organizations(OrgChange::Upsert(o)) => vec![o.updated_ms],
+            Change::Memberships(m) => vec![Some(m.event_ms), m.organization.updated_ms],
         };
         for ms in times.into_iter().flatten() {
             assert!((0..=253_402_300_799_999).contains(&ms), "out-of-range time {ms} in {change:?}");
         }
-        if let Change::UpsertOrg(o) = change {
+        if let Change::Organizations(OrgChange::Upsert(o)) = change {
             assert!(o.updated_ms.is_some(), "a full organization event without updated_at applied");
         }
     }
-    for family in FAMILIES {
+    for family in FAMILIES.iter().map(|spec| spec.family) {
         let planned = plan(family, &envelope);
         assert!(planned == all || planned == Plan::Ignore, "{family:?} planned {planned:?}, All planned {all:?}");
     }

@@ -13,18 +13,10 @@ use serde_json::Value;
 /// (Svix's first published test vector; also the test harness's).
 pub const TEST_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
-/// The nine types the functions apply.
-pub const HANDLED_TYPES: [&str; 9] = [
-    "user.created",
-    "user.updated",
-    "user.deleted",
-    "organization.created",
-    "organization.updated",
-    "organization.deleted",
-    "organizationMembership.created",
-    "organizationMembership.updated",
-    "organizationMembership.deleted",
-];
+/// The types the functions apply: the family table's.
+pub fn handled_types() -> Vec<&'static str> {
+    clerk_sync::clerk::FAMILIES.iter().flat_map(|family| family.types.iter().copied()).collect()
+}
 
 /// Types that must be ignored, and near misses of handled ones.
 pub const OTHER_TYPES: [&str; 12] = [
@@ -377,7 +369,8 @@ impl Mutated {
             match &edit.change {
                 Change::Retype(t) => {
                     if let Some(object) = value.as_object_mut() {
-                        let ty = HANDLED_TYPES[*t as usize % HANDLED_TYPES.len()];
+                        let handled = handled_types();
+                        let ty = handled[*t as usize % handled.len()];
                         object.insert("type".into(), Value::String(ty.into()));
                     }
                 }
@@ -514,7 +507,13 @@ impl Envelope {
         };
         match &self.ty {
             TypeField::Handled(i) => {
-                field("type", text(&|o| quote(HANDLED_TYPES[*i as usize % HANDLED_TYPES.len()], o)));
+                field(
+                    "type",
+                    text(&|o| {
+                        let handled = handled_types();
+                        quote(handled[*i as usize % handled.len()], o)
+                    }),
+                );
             }
             TypeField::Other(i) => field("type", text(&|o| quote(OTHER_TYPES[*i as usize % OTHER_TYPES.len()], o))),
             TypeField::Raw(t) => field("type", text(&|o| t.write(o))),

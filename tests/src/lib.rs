@@ -290,12 +290,11 @@ impl TestStack {
 
     /// The function Clerk's dashboard would route this event type to.
     pub fn function_for(&self, event_type: &str) -> &WebhookState {
-        if event_type.starts_with("organizationMembership.") {
-            &self.memberships
-        } else if event_type.starts_with("organization.") {
-            &self.organizations
-        } else {
-            &self.users
+        match Family::handling(event_type) {
+            Some(Family::Organizations) => &self.organizations,
+            Some(Family::Memberships) => &self.memberships,
+            // Types no family handles go to one function, which ignores them.
+            Some(Family::Users | Family::All) | None => &self.users,
         }
     }
 

@@ -19,6 +19,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
+use clerk_sync::clerk::{FamilySpec, FAMILIES};
 use serde_json::{json, Map, Value};
 use yaml_rust2::{
     parser::{Event, MarkedEventReceiver, Parser, Tag},
@@ -34,6 +35,7 @@ const DATABASE_URL: &str = "DATABASE_URL_SECRET_ARN";
 const ENCRYPTION_KEY: &str = "ENCRYPTION_KEY_ARN";
 
 /// How requests reach a function.
+#[derive(Clone)]
 enum Trigger {
     /// A public Function URL (the Svix signature is the authentication) with a stack output
     /// whose description names the Clerk event types to subscribe on that endpoint.
@@ -44,30 +46,11 @@ enum Trigger {
     Schedule,
 }
 
-/// Every function crate: how it is reached, and the only secrets it may read (the `*_ARN`
-/// variables it is given). A new crate under `functions/` must be added here.
-const FUNCTIONS: &[(&str, Trigger, &[&str])] = &[
-    (
-        "clerk-users",
-        Trigger::FunctionUrl { subscribe: &["user.created", "user.updated", "user.deleted"] },
-        &[WEBHOOK_SECRET, DATABASE_URL],
-    ),
-    (
-        "clerk-organizations",
-        Trigger::FunctionUrl { subscribe: &["organization.created", "organization.updated", "organization.deleted"] },
-        &[WEBHOOK_SECRET, DATABASE_URL],
-    ),
-    (
-        "clerk-memberships",
-        Trigger::FunctionUrl {
-            subscribe: &[
-                "organizationMembership.created",
-                "organizationMembership.updated",
-                "organizationMembership.deleted",
-            ],
-        },
-        &[WEBHOOK_SECRET, DATABASE_URL],
-    ),
+/// Every function crate that is not an event family's (those come from
+/// [`FAMILIES`]): how it is reached, and the only secrets it may read (the
+/// `*_ARN` variables it is given). A new such crate under `functions/` must
+/// be added here.
+const OTHER_FUNCTIONS: &[(&str, Trigger, &[&str])] = &[
     ("sync-status", Trigger::HttpApi { routes: &["GET /sync-status"] }, &[DATABASE_URL]),
     (
         "seller-accounts",
@@ -84,12 +67,22 @@ const FUNCTIONS: &[(&str, Trigger, &[&str])] = &[
     ("clerk-replay", Trigger::Schedule, &[DATABASE_URL]),
 ];
 
+/// Every function crate: each family's webhook function (a Function URL
+/// whose output names the family's types), then the others.
+fn functions() -> Vec<(&'static str, Trigger, &'static [&'static str])> {
+    let families = FAMILIES.iter().map(|spec| {
+        (spec.function, Trigger::FunctionUrl { subscribe: spec.types }, &[WEBHOOK_SECRET, DATABASE_URL][..])
+    });
+    families.chain(OTHER_FUNCTIONS.iter().map(|(n, t, s)| (*n, t.clone(), *s))).collect()
+}
+
 // ---------------------------------------------------------------------------------------------
 // The checks
 
 #[test]
 fn every_function_crate_is_deployed_from_its_crate() {
     let template = Template::load();
+    let functions = functions();
     let crates = function_crates();
     let mut problems = Vec::new();
 
@@ -111,10 +104,10 @@ fn every_function_crate_is_deployed_from_its_crate() {
         if !deployed.contains_key(dir) {
             problems.push(format!("functions/{dir} has no AWS::Serverless::Function in {TEMPLATE}"));
         }
-        if !FUNCTIONS.iter().any(|(name, ..)| name == dir) {
+        if !functions.iter().any(|(name, ..)| name == dir) {
             problems.push(format!(
-                "functions/{dir} is not in FUNCTIONS (tests/tests/deploy_config.rs): say how it is reached and \
-                 which secrets it may read"
+                "functions/{dir} is neither a family's (FAMILIES in lib/src/clerk/families.rs) nor in \
+                 OTHER_FUNCTIONS (tests/tests/deploy_config.rs): say how it is reached and which secrets it may read"
             ));
         }
     }
@@ -163,12 +156,13 @@ fn every_function_crate_is_deployed_from_its_crate() {
 #[test]
 fn functions_are_reached_as_designed() {
     let template = Template::load();
+    let functions = functions();
     let apis: BTreeSet<&str> = template.resources_of_type("AWS::Serverless::HttpApi").into_keys().collect();
     let mut problems = Vec::new();
     let mut api_ids = BTreeSet::new();
 
     for (id, function) in template.functions() {
-        let Some((_, trigger, _)) = template.crate_dir(function).and_then(|dir| FUNCTIONS.iter().find(|f| f.0 == dir))
+        let Some((_, trigger, _)) = template.crate_dir(function).and_then(|dir| functions.iter().find(|f| f.0 == dir))
         else {
             continue; // reported by every_function_crate_is_deployed_from_its_crate
         };
@@ -252,6 +246,7 @@ fn functions_are_reached_as_designed() {
 
 #[test]
 fn functions_read_exactly_their_secrets() {
+    let functions = functions();
     let template = Template::load();
     let parameters = template.parameters();
     let mut problems = Vec::new();
@@ -307,11 +302,11 @@ fn functions_read_exactly_their_secrets() {
         }
         let names: BTreeSet<&str> = given.keys().map(String::as_str).collect();
         if let Some((dir, _, allowed)) =
-            template.crate_dir(function).and_then(|dir| FUNCTIONS.iter().find(|f| f.0 == dir))
+            template.crate_dir(function).and_then(|dir| functions.iter().find(|f| f.0 == dir))
         {
             let allowed: BTreeSet<&str> = allowed.iter().copied().collect();
             if names != allowed {
-                problems.push(format!("{id} ({dir}): is given {names:?}, FUNCTIONS allows exactly {allowed:?}"));
+                problems.push(format!("{id} ({dir}): is given {names:?}, it may have exactly {allowed:?}"));
             }
         }
     }
@@ -319,6 +314,53 @@ fn functions_read_exactly_their_secrets() {
     for (name, parameters) in sources {
         if parameters.len() > 1 {
             problems.push(format!("{name} comes from different parameters in different functions: {parameters:?}"));
+        }
+    }
+    assert_no_problems(problems);
+}
+
+/// The family table is the checklist for adding a family (see its doc in
+/// `lib/src/clerk/families.rs`): every family has its function crate, its
+/// template function logging to a log group of the stack, its URL output, and
+/// a sample payload for every type it handles.
+#[test]
+fn every_family_has_its_crate_function_log_group_url_and_samples() {
+    let template = Template::load();
+    let crates = function_crates();
+    let mut problems = Vec::new();
+    for spec in FAMILIES {
+        let name = spec.function;
+        if !crates.contains(name) {
+            problems.push(format!("family {}: no crate functions/{name}", spec.name));
+        }
+        let Some((id, function)) =
+            template.functions().into_iter().find(|(_, f)| template.crate_dir(f).as_deref() == Some(name))
+        else {
+            problems.push(format!("family {}: no template function built from functions/{name}", spec.name));
+            continue;
+        };
+        let log_group = template.merged(function, "LoggingConfig").get("LogGroup").cloned();
+        let logs_to_stack_group = match &log_group {
+            Some(Value::Object(r)) => r
+                .get("Ref")
+                .and_then(Value::as_str)
+                .and_then(|group| template.resources().get(group))
+                .is_some_and(|g| g["Type"] == "AWS::Logs::LogGroup"),
+            _ => false,
+        };
+        if !logs_to_stack_group {
+            problems
+                .push(format!("family {}: {id} does not log to a log group of the stack ({log_group:?})", spec.name));
+        }
+        let url = json!({"Fn::GetAtt": [format!("{id}Url"), "FunctionUrl"]});
+        if !template.outputs().values().any(|o| o.get("Value") == Some(&url)) {
+            problems.push(format!("family {}: no output with {id}'s Function URL", spec.name));
+        }
+        for event_type in spec.types {
+            let sample = FamilySpec::sample_path(event_type);
+            if !root().join(&sample).is_file() {
+                problems.push(format!("family {}: no sample payload {sample}", spec.name));
+            }
         }
     }
     assert_no_problems(problems);
