@@ -1,6 +1,6 @@
 #![allow(clippy::unwrap_used)] // A panic in a test is a failing test.
 
-//! No import cycle among the CLI's modules: neither between the top-level
+//! No import cycle among the CLI's modules, nor the core crate's: neither between the top-level
 //! modules of `src/` (`crate::x` paths), nor between the files of a folder
 //! module such as `src/dev/` (`super::x`, `self::x`, `crate::dev::x`).
 //!
@@ -18,6 +18,20 @@ type Graph = BTreeMap<String, BTreeSet<String>>;
 
 /// The crate root's node: `crate::f` naming an item of `main.rs` (or `lib.rs`).
 const ROOT: &str = "(main)";
+
+/// The same for the core crate (`lib/src`): its top-level modules and the
+/// files of each folder module.
+#[test]
+fn the_lib_modules_import_each_other_without_a_cycle() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../lib/src");
+    let (top, folders) = graphs(&src);
+    println!("{}", render("lib/src/", &top));
+    assert!(top.values().any(|deps| !deps.is_empty()), "the parser found no import in lib/src");
+    assert_eq!(cycle(&top), None, "an import cycle among the top-level modules of lib/src");
+    for (folder, graph) in &folders {
+        assert_eq!(cycle(graph), None, "an import cycle among the files of lib/src/{folder}/");
+    }
+}
 
 #[test]
 fn the_cli_modules_import_each_other_without_a_cycle() {

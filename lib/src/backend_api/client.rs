@@ -24,7 +24,6 @@ use serde::{de::DeserializeOwned, Deserialize};
 
 use super::{
     config::{BackendApiConfig, RetryPolicy},
-    list::Listing,
     models::{DataPage, Item, Membership, Organization, User},
     pace::Pacer,
 };
@@ -182,26 +181,6 @@ impl BackendApi {
             .into_iter()
             .filter_map(|item: Item<Membership>| item.value.ok())
             .find(|m| m.public_user_data.as_ref().and_then(|p| p.user_id.as_deref()) == Some(user.as_str())))
-    }
-
-    /// Every user, oldest first, by the `starting_after` cursor.
-    pub fn users(&self) -> Listing<'_, User> {
-        Listing::users(self)
-    }
-
-    /// Every organization, oldest first, by `offset`.
-    pub fn organizations(&self) -> Listing<'_, Organization> {
-        Listing::offset(self, "/v1/organizations".into())
-    }
-
-    /// Every membership of the instance, oldest first, by `offset`.
-    pub fn memberships(&self) -> Listing<'_, Membership> {
-        Listing::offset(self, "/v1/organization_memberships".into())
-    }
-
-    /// Every membership of one organization, oldest first, by `offset`.
-    pub fn organization_memberships(&self, org: &ClerkOrgId) -> Listing<'_, Membership> {
-        Listing::offset(self, format!("/v1/organizations/{}/memberships", escape(org.as_str())))
     }
 
     /// One GET, paced and retried; `None` on `404`.

@@ -32,8 +32,33 @@ use serde::de::DeserializeOwned;
 
 use super::{
     client::{escape, ApiError, BackendApi},
-    models::{DataPage, Item},
+    models::{DataPage, Item, Membership, Organization, User},
 };
+use crate::ids::ClerkOrgId;
+
+// The listings, here rather than in `client`, so that the client knows
+// nothing of paging.
+impl BackendApi {
+    /// Every user, oldest first, by the `starting_after` cursor.
+    pub fn users(&self) -> Listing<'_, User> {
+        Listing::users(self)
+    }
+
+    /// Every organization, oldest first, by `offset`.
+    pub fn organizations(&self) -> Listing<'_, Organization> {
+        Listing::offset(self, "/v1/organizations".into())
+    }
+
+    /// Every membership of the instance, oldest first, by `offset`.
+    pub fn memberships(&self) -> Listing<'_, Membership> {
+        Listing::offset(self, "/v1/organization_memberships".into())
+    }
+
+    /// Every membership of one organization, oldest first, by `offset`.
+    pub fn organization_memberships(&self, org: &ClerkOrgId) -> Listing<'_, Membership> {
+        Listing::offset(self, format!("/v1/organizations/{}/memberships", escape(org.as_str())))
+    }
+}
 
 #[derive(Debug, Clone)]
 enum Paging {

@@ -2,10 +2,10 @@
 //! statements in one pipelined transaction, so one round trip either way.
 
 use deadpool_postgres::Client;
-use tokio_postgres::{types::Type, Error, Row};
+use tokio_postgres::Row;
 
 use super::{
-    event::{EventRecord, Params},
+    event::EventRecord,
     memberships, organizations,
     outcome::Outcome,
     statements::{Statements, DELIVERING, EVENT_TYPES, REPLAYING},
@@ -13,10 +13,7 @@ use super::{
 };
 use crate::{
     clerk::{Change, Plan},
-    db::{
-        statements::{prepare, transaction},
-        DbError,
-    },
+    db::{statements::prepare, DbError},
 };
 
 /// Records `event` and carries out `plan`, returning what happened.
@@ -105,34 +102,4 @@ async fn deliver_once(
 
 fn recorded(row: &Row) -> bool {
     row.get::<_, i64>("recorded") > 0
-}
-
-/// The event's parameter types followed by an effect's.
-pub(super) fn with_event_types(effect: &[Type]) -> Vec<Type> {
-    EVENT_TYPES.iter().chain(effect).cloned().collect()
-}
-
-/// A delete and the end of the memberships hanging from it, in one
-/// pipelined transaction: the second statement starts after the first holds
-/// its row lock, so it sees memberships committed concurrently.
-pub(super) async fn delete_and_end_memberships(
-    client: &Client,
-    event: &Params<'_>,
-    delete_sql: &str,
-    end_sql: &str,
-    clerk_id: &str,
-    deleted_ms: i64,
-) -> Result<Row, Error> {
-    const DELETE_TYPES: [Type; 2] = [Type::TEXT, Type::INT8];
-    let delete_types = with_event_types(&DELETE_TYPES);
-    let (delete, end) =
-        tokio::try_join!(prepare(client, delete_sql, &delete_types), prepare(client, end_sql, &[Type::TEXT]))?;
-    let mut params = event.to_vec();
-    params.extend_from_slice(&[&clerk_id, &deleted_ms]);
-    let end_params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&clerk_id];
-    transaction(client, async {
-        let (row, _) = tokio::try_join!(client.query_one(&delete, &params), client.execute(&end, &end_params))?;
-        Ok(row)
-    })
-    .await
 }

@@ -5,7 +5,10 @@
 use deadpool_postgres::Client;
 use tokio_postgres::{types::Type, Error, Row};
 
-use super::{deliver::with_event_types, event::Params, statements::Statements};
+use super::{
+    event::Params,
+    statements::{with_event_types, Statements},
+};
 use crate::{clerk::MembershipRecord, db::statements::prepare};
 
 const TYPES: [Type; 14] = [

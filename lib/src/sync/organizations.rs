@@ -6,9 +6,9 @@ use deadpool_postgres::Client;
 use tokio_postgres::{types::Type, Error, Row};
 
 use super::{
-    deliver::{delete_and_end_memberships, with_event_types},
+    deletes::delete_and_end_memberships,
     event::Params,
-    statements::{Statements, ORGANIZATION_END_MEMBERSHIPS},
+    statements::{with_event_types, Statements, ORGANIZATION_END_MEMBERSHIPS},
 };
 use crate::{
     clerk::{OrgChange, OrgRecord},

@@ -9,6 +9,11 @@ pub(super) const EVENT_TYPES: [tokio_postgres::types::Type; 8] = {
     [Type::TEXT, Type::TEXT, Type::TEXT, Type::INT8, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT]
 };
 
+/// The event's parameter types followed by an effect's.
+pub(super) fn with_event_types(effect: &[tokio_postgres::types::Type]) -> Vec<tokio_postgres::types::Type> {
+    EVENT_TYPES.iter().chain(effect).cloned().collect()
+}
+
 /// The statements for one way of claiming the event row.
 pub(super) struct Statements {
     /// Ignored and failed events: recorded, nothing applied.

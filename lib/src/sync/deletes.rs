@@ -1,0 +1,33 @@
+//! Deletes of users and organizations: the delete and the end of the
+//! memberships hanging from it, in one pipelined transaction.
+
+use deadpool_postgres::Client;
+use tokio_postgres::{types::Type, Error, Row};
+
+use super::{event::Params, statements::with_event_types};
+use crate::db::statements::{prepare, transaction};
+
+/// A delete and the end of the memberships hanging from it, in one
+/// pipelined transaction: the second statement starts after the first holds
+/// its row lock, so it sees memberships committed concurrently.
+pub(super) async fn delete_and_end_memberships(
+    client: &Client,
+    event: &Params<'_>,
+    delete_sql: &str,
+    end_sql: &str,
+    clerk_id: &str,
+    deleted_ms: i64,
+) -> Result<Row, Error> {
+    const DELETE_TYPES: [Type; 2] = [Type::TEXT, Type::INT8];
+    let delete_types = with_event_types(&DELETE_TYPES);
+    let (delete, end) =
+        tokio::try_join!(prepare(client, delete_sql, &delete_types), prepare(client, end_sql, &[Type::TEXT]))?;
+    let mut params = event.to_vec();
+    params.extend_from_slice(&[&clerk_id, &deleted_ms]);
+    let end_params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&clerk_id];
+    transaction(client, async {
+        let (row, _) = tokio::try_join!(client.query_one(&delete, &params), client.execute(&end, &end_params))?;
+        Ok(row)
+    })
+    .await
+}
