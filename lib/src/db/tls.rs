@@ -329,9 +329,8 @@ impl Target {
 }
 
 /// The rustls connector, built on the first connection rather than at cold
-/// start: reading and parsing the system CA bundle takes milliseconds (about
-/// 2.7 ms of a 4.7 ms cold start, BENCHMARKS.md), and nothing that can wait
-/// should delay a function's first poll of the Runtime API. A CA bundle the
+/// start: reading and parsing the system CA bundle is most of a cold start
+/// (BENCHMARKS.md), and nothing that can wait should delay a function's first poll of the Runtime API. A CA bundle the
 /// settings name is read when this is made, so a wrong path or a file with
 /// no PEM certificate still fails the cold start; one whose certificates
 /// cannot be parsed fails every connection with the same message (a 503,
