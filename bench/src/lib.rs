@@ -20,6 +20,7 @@ pub mod events;
 pub mod functions;
 pub mod latency;
 pub mod machine;
+pub mod pgbench;
 pub mod proxy;
 pub mod runtime_api;
 pub mod stats;

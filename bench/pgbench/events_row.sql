@@ -1,3 +1,0 @@
--- The events row alone (the handler's recording statement).
-WITH p AS MATERIALIZED (SELECT floor(random() * 1000)::int AS k), ev AS (INSERT INTO clerk_webhook_events (svix_id, family, event_type, clerk_object_id, event_timestamp, payload, status, last_error, processed_at) VALUES (gen_random_uuid()::text, 'memberships', 'organizationMembership.updated', 'orgmem_' || (SELECT k FROM p), 1, '{"type":"organizationMembership.updated"}'::jsonb, 'processed', NULL, now()) ON CONFLICT (svix_id, family) DO NOTHING RETURNING id)
-SELECT count(*) FROM ev;
