@@ -98,7 +98,7 @@ fn without_comments(sql: &str) -> String {
 pub fn scripts() -> Vec<(&'static str, String)> {
     statements::all()
         .into_iter()
-        .filter_map(|(name, sql)| {
+        .map(|(name, sql)| {
             let values: Vec<&str> = match effect(name) {
                 Some(effect) => EVENT.iter().copied().chain(effect).collect(),
                 // The statements that end memberships take only the object id.
@@ -115,7 +115,7 @@ pub fn scripts() -> Vec<(&'static str, String)> {
                 Some(rest) => format!("WITH {DRAW},{rest}"),
                 None => format!("WITH {DRAW}\n{body}"),
             };
-            Some((name, format!("-- {name}, made from clerk_sync::sync::statements (pgbench-scripts)\n{body};\n")))
+            (name, format!("-- {name}, made from clerk_sync::sync::statements (pgbench-scripts)\n{body};\n"))
         })
         .collect()
 }
