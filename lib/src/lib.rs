@@ -4,6 +4,7 @@
 //! - [`config`]: settings from a [`config::Source`], and what is wrong with them.
 //! - [`ids`]: Clerk and Svix ids, parsed at the edge.
 //! - [`report`]: an error and its causes on one line.
+//! - [`timestamp`]: times as every answer shows them (RFC 3339, UTC).
 //! - [`http`]: JSON answers and the one outbound HTTPS setup.
 //! - [`db`]: the pool, TLS to PostgreSQL, migrations, statement helpers.
 //! - [`clerk`]: the event families and Clerk's payloads, read into changes.
@@ -12,6 +13,7 @@
 //! - [`session`]: Clerk session tokens and the caller's access to one organization.
 //! - [`vault`]: AES-256-GCM envelopes for the sellers' credentials.
 //! - [`seller_accounts`]: the seller-account store, scoped to one organization.
+//! - [`backend_api`]: Clerk's Backend API: paced, retried, leniently decoded listings and lookups.
 //! - [`api`]: the app's HTTP functions (sync-status, seller-accounts).
 //! - [`aws`]: Secrets Manager at cold start; init errors for the Lambda Runtime API.
 //!
