@@ -492,16 +492,7 @@ impl Cluster {
             quote(&self.data_dir())
         );
         let remove = if self.remove_dir { format!("; rm -rf {}", quote(&self.dir)) } else { String::new() };
-        let script = format!(
-            "while kill -0 {pid} 2>/dev/null; do sleep 0.2; done; {stop} >/dev/null 2>&1{remove}",
-            pid = std::process::id()
-        );
-        let _ = Command::new("sh")
-            .args(["-c", &script])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
+        run_after_exit(&format!("{stop} >/dev/null 2>&1{remove}"));
     }
 
     fn pg_ctl(&self) -> Command {
@@ -592,6 +583,19 @@ fn command_text(output: &Output) -> String {
     } else {
         text.to_string()
     }
+}
+
+/// Runs the shell `command` once this process has exited, however it ends
+/// (a panic, a kill): for servers a test process starts and must not leave
+/// behind.
+pub fn run_after_exit(command: &str) {
+    let script = format!("while kill -0 {pid} 2>/dev/null; do sleep 0.2; done; {command}", pid = std::process::id());
+    let _ = Command::new("sh")
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
 }
 
 #[cfg(test)]

@@ -208,7 +208,8 @@ fn start() -> String {
                 }
             }
         };
-        kill_on_exit(child.id());
+        // Killed once this test process is gone, however it ends.
+        local_postgres::run_after_exit(&format!("kill {} 2>/dev/null", child.id()));
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
@@ -226,18 +227,4 @@ fn start() -> String {
         let _ = std::fs::remove_file(&log);
     }
     panic!("moto_server did not start: {last_error}");
-}
-
-/// Kills the server once this test process is gone, however it ends.
-fn kill_on_exit(child: u32) {
-    let script = format!(
-        "while kill -0 {pid} 2>/dev/null; do sleep 0.2; done; kill {child} 2>/dev/null",
-        pid = std::process::id()
-    );
-    let _ = Command::new("sh")
-        .args(["-c", &script])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn();
 }
