@@ -13,13 +13,12 @@ use std::{
 
 use bytes::Bytes;
 use clap::Args;
-use clerk_sync::ids::{InvalidId, SvixId};
-use http::{header, HeaderMap, HeaderValue, Method, Request, StatusCode, Uri};
-use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::{
-    client::legacy::{connect::HttpConnector, Client},
-    rt::TokioExecutor,
+use clerk_sync::{
+    http::client,
+    ids::{InvalidId, SvixId},
 };
+use http::{header, HeaderMap, HeaderValue, Method, Request, StatusCode, Uri};
+use http_body_util::Full;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use svix::webhooks::Webhook;
 
@@ -309,47 +308,29 @@ impl Answer {
     }
 }
 
-/// An HTTP/1.1 client for http:// or https:// (rustls, the system's roots).
-pub enum HttpClient {
-    Plain(Client<HttpConnector, Full<Bytes>>),
-    Tls(Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>),
-}
+/// An HTTP/1.1 client for http:// or https://: the process's shared client
+/// (rustls, the system's roots), see `clerk_sync::http::client`.
+pub struct HttpClient(&'static client::HttpClient);
 
 impl HttpClient {
     pub fn for_uri(uri: &Uri) -> Result<Self, SendError> {
-        let builder = Client::builder(TokioExecutor::new());
+        let tls_error = |e: client::Error| SendError::TlsRoots(io::Error::other(e.to_string()));
+        let shared = client::shared().map_err(tls_error)?;
         if uri.scheme_str() == Some("https") {
-            let connector = hyper_rustls::HttpsConnectorBuilder::new()
-                .with_native_roots()
-                .map_err(SendError::TlsRoots)?
-                .https_only()
-                .enable_http1()
-                .build();
-            Ok(HttpClient::Tls(builder.build(connector)))
-        } else {
-            Ok(HttpClient::Plain(builder.build_http()))
+            shared.https_ready().map_err(tls_error)?;
         }
+        Ok(HttpClient(shared))
     }
 
     /// Sends `request` and reads the answer (at most 1 MiB of it), within `timeout`.
     pub async fn send(&self, request: Request<Full<Bytes>>, timeout: Duration) -> Result<Answer, String> {
-        let exchange = async {
-            let response = match self {
-                HttpClient::Plain(client) => client.request(request).await,
-                HttpClient::Tls(client) => client.request(request).await,
+        match self.0.send(request, timeout, 1024 * 1024).await {
+            Ok(answer) => {
+                Ok(Answer { status: answer.status, body: String::from_utf8_lossy(&answer.body).into_owned() })
             }
-            .map_err(|e| crate::error::report(&e))?;
-            let status = response.status();
-            let body = Limited::new(response.into_body(), 1024 * 1024)
-                .collect()
-                .await
-                .map_err(|e| format!("reading the answer failed: {e}"))?
-                .to_bytes();
-            Ok(Answer { status, body: String::from_utf8_lossy(&body).into_owned() })
-        };
-        tokio::time::timeout(timeout, exchange)
-            .await
-            .map_err(|_| format!("no answer within {} s (raise --timeout)", timeout.as_secs()))?
+            Err(client::Error::Timeout) => Err(format!("no answer within {} s (raise --timeout)", timeout.as_secs())),
+            Err(e) => Err(crate::error::report(&e)),
+        }
     }
 }
 

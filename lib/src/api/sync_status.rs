@@ -261,124 +261,121 @@ pub async fn load(state: &ApiState, session: &Session, page: i64, per_page: i64)
     })
 }
 
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
+/// The sync-status page: `lib/templates/sync_status.html`, compiled in, with
+/// every value escaped by askama.
+#[derive(askama::Template)]
+#[template(path = "sync_status.html")]
+struct Page<'a> {
+    s: &'a SyncStatus,
+    /// The user's row in the database, field by field (`None`: no row, or no value).
+    user_rows: [(&'static str, Option<&'a str>); 4],
+}
+
+/// The page's escaper (`lib/askama.toml`): askama applies it to every value
+/// the template prints. Named entities, as the page has always had them.
+#[derive(Debug, Clone, Copy)]
+struct NamedEntities;
+
+impl askama::filters::Escaper for NamedEntities {
+    fn write_escaped_str<W: std::fmt::Write>(&self, mut dest: W, text: &str) -> std::fmt::Result {
+        let mut plain = 0;
+        for (at, byte) in text.bytes().enumerate() {
+            let entity = match byte {
+                b'&' => "&amp;",
+                b'<' => "&lt;",
+                b'>' => "&gt;",
+                b'"' => "&quot;",
+                b'\'' => "&#39;",
+                _ => continue,
+            };
+            dest.write_str(&text[plain..at])?;
+            dest.write_str(entity)?;
+            plain = at + 1;
         }
+        dest.write_str(&text[plain..])
     }
-    out
 }
 
-fn cell(value: Option<&str>) -> String {
-    value.map(escape).unwrap_or_else(|| "<span class=\"none\">—</span>".into())
-}
-
-fn verdict(v: Option<Verdict>) -> &'static str {
-    match v {
-        Some(Verdict::InSync) => "<b class=\"ok\">in sync</b>",
-        Some(Verdict::Placeholder) => "<b class=\"warn\">placeholder</b>",
-        Some(Verdict::Missing) => "<b class=\"bad\">missing</b>",
-        Some(Verdict::Deleted) => "<b class=\"bad\">deleted</b>",
-        None => "<span class=\"none\">no active organization</span>",
+impl EventRow {
+    /// The status cell's class on the page.
+    fn status_class(&self) -> &'static str {
+        match self.status.as_str() {
+            "processed" => "ok",
+            "stale" => "warn",
+            "failed" => "bad",
+            _ => "none",
+        }
     }
 }
 
 /// The same data as a small, readable page. Every value is escaped.
 pub fn render_html(s: &SyncStatus) -> String {
-    let mut html = String::from(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Clerk sync status</title>\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><style>\
-         body{font:14px/1.5 system-ui,sans-serif;margin:2rem auto;max-width:60rem;padding:0 1rem;color:#222}\
-         table{border-collapse:collapse;width:100%;margin:.5rem 0 1.5rem}th,td{text-align:left;padding:.3rem .6rem;\
-         border-bottom:1px solid #ddd;vertical-align:top}th{background:#f5f5f5}.ok{color:#1a7f37}.warn{color:#9a6700}\
-         .bad{color:#cf222e}.none{color:#888}code{font-size:13px}</style></head><body><h1>Clerk sync status</h1>",
-    );
-    html.push_str("<h2>You</h2><table><tr><th></th><th>Clerk</th><th>Database</th></tr>");
+    use askama::Template;
+
     let user = s.user.as_ref();
-    html.push_str(&format!(
-        "<tr><th>User</th><td><code>{}</code></td><td>{}</td></tr>",
-        escape(&s.clerk.user_id),
-        verdict(Some(s.verdicts.user))
-    ));
-    for (label, value) in [
-        ("Email", user.and_then(|u| u.email.as_deref())),
-        ("First name", user.and_then(|u| u.first_name.as_deref())),
-        ("Last name", user.and_then(|u| u.last_name.as_deref())),
-        ("Row updated", user.map(|u| u.updated_at.as_str())),
-    ] {
-        html.push_str(&format!("<tr><th>{label}</th><td></td><td>{}</td></tr>", cell(value)));
-    }
-    html.push_str(&format!(
-        "<tr><th>Active organization</th><td><code>{}</code> {}</td><td>{}</td></tr>",
-        cell(s.clerk.organization_id.as_deref()),
-        cell(s.clerk.organization_role.as_deref()),
-        verdict(s.verdicts.organization)
-    ));
-    if let Some(org) = &s.active_organization {
-        html.push_str(&format!(
-            "<tr><th>Membership</th><td>{}</td><td>{} {}</td></tr>",
-            cell(s.clerk.organization_role.as_deref()),
-            cell(org.role.as_deref()),
-            verdict(s.verdicts.membership)
-        ));
-    }
-    html.push_str(
-        "</table><h2>Your organizations</h2><table><tr><th>Organization</th><th>Role</th><th>State</th></tr>",
-    );
-    if s.organizations.is_empty() {
-        html.push_str("<tr><td colspan=\"3\" class=\"none\">none</td></tr>");
-    }
-    for m in &s.organizations {
-        html.push_str(&format!(
-            "<tr><td>{} <code>{}</code></td><td>{}</td><td>{}</td></tr>",
-            cell(m.name.as_deref()),
-            escape(&m.clerk_org_id),
-            escape(&m.role),
-            if m.active { "<b class=\"ok\">active</b>" } else { "<b class=\"bad\">ended</b>" }
-        ));
-    }
-    html.push_str(&format!(
-        "</table><h2>Recent webhook events (page {})</h2><table><tr><th>Received</th><th>Type</th><th>Status</th>\
-         <th>Processed</th><th>Error</th></tr>",
-        s.events.page
-    ));
-    if s.events.items.is_empty() {
-        html.push_str("<tr><td colspan=\"5\" class=\"none\">none</td></tr>");
-    }
-    for e in &s.events.items {
-        let class = match e.status.as_str() {
-            "processed" => "ok",
-            "stale" => "warn",
-            "failed" => "bad",
-            _ => "none",
+    let page = Page {
+        s,
+        user_rows: [
+            ("Email", user.and_then(|u| u.email.as_deref())),
+            ("First name", user.and_then(|u| u.first_name.as_deref())),
+            ("Last name", user.and_then(|u| u.last_name.as_deref())),
+            ("Row updated", user.map(|u| u.updated_at.as_str())),
+        ],
+    };
+    // Rendering into a String only fails when a value's `Display` does;
+    // none here does.
+    page.render().unwrap_or_else(|e| {
+        tracing::error!(error = %e, "rendering the sync-status page failed");
+        String::from("<!doctype html><title>Clerk sync status</title><p>The page could not be rendered.</p>")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_value_on_the_page_is_escaped_with_named_entities() {
+        let hostile = "<script>alert('x')</script> & \"q\" é";
+        let escaped = "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot; é";
+        let status = SyncStatus {
+            clerk: ClerkSide {
+                user_id: hostile.into(),
+                session_id: None,
+                organization_id: Some(hostile.into()),
+                organization_role: Some(hostile.into()),
+                organization_slug: None,
+            },
+            user: None,
+            active_organization: None,
+            organizations: vec![Membership {
+                clerk_org_id: hostile.into(),
+                name: Some(hostile.into()),
+                slug: None,
+                role: hostile.into(),
+                active: true,
+            }],
+            verdicts: Verdicts { user: Verdict::Missing, organization: Some(Verdict::Missing), membership: None },
+            events: Events {
+                page: 2,
+                per_page: 20,
+                has_more: false,
+                items: vec![EventRow {
+                    svix_id: hostile.into(),
+                    event_type: hostile.into(),
+                    status: hostile.into(),
+                    received_at: hostile.into(),
+                    processed_at: None,
+                    error: Some(hostile.into()),
+                }],
+            },
         };
-        html.push_str(&format!(
-            "<tr><td>{}</td><td><code>{}</code></td><td class=\"{class}\">{}</td><td>{}</td><td>{}</td></tr>",
-            escape(&e.received_at),
-            escape(&e.event_type),
-            escape(&e.status),
-            cell(e.processed_at.as_deref()),
-            cell(e.error.as_deref())
-        ));
+        let html = render_html(&status);
+        assert!(!html.contains("<script") && !html.contains("'x'"), "{html}");
+        // User id; active organization id and role; membership name, id and role; event received, type,
+        // status and error.
+        assert_eq!(html.matches(escaped).count(), 10, "{html}");
+        assert!(html.contains("<td class=\"none\">&lt;script"), "an unknown status gets no class of its own");
+        assert!(html.contains("<a href=\"?page=1\">newer</a>") && !html.contains("older"), "{html}");
     }
-    html.push_str("</table>");
-    let mut links = Vec::new();
-    if s.events.page > 1 {
-        links.push(format!("<a href=\"?page={}\">newer</a>", s.events.page - 1));
-    }
-    if s.events.has_more {
-        links.push(format!("<a href=\"?page={}\">older</a>", s.events.page + 1));
-    }
-    if !links.is_empty() {
-        html.push_str(&format!("<p>{}</p>", links.join(" · ")));
-    }
-    html.push_str("</body></html>");
-    html
 }

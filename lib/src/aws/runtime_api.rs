@@ -15,17 +15,17 @@ use std::{error::Error, process::ExitCode, time::Duration};
 use bytes::Bytes;
 use http::{Method, Request};
 use http_body_util::Full;
-use hyper_util::{
-    client::legacy::{connect::HttpConnector, Client},
-    rt::TokioExecutor,
-};
 use serde::Serialize;
+
+use crate::http::client;
 
 /// The `Lambda-Runtime-Function-Error-Type` header and `errorType` we report.
 pub const INIT_ERROR_TYPE: &str = "Runtime.InitError";
 
 /// How long reporting may take: the process exits either way.
 const REPORT_TIMEOUT: Duration = Duration::from_secs(2);
+/// The Runtime API answers with a little JSON, unread.
+const MAX_ANSWER: usize = 64 * 1024;
 
 /// The body the Runtime API takes (its `ErrorRequest` shape).
 #[derive(Debug, Serialize)]
@@ -89,13 +89,16 @@ pub async fn report_init_error(api: &str, message: &str) -> Result<(), ReportErr
         .header(http::header::CONTENT_TYPE, "application/json")
         .body(Full::new(Bytes::from(body)))
         .map_err(|_| ReportError::InvalidAddress(api.to_string()))?;
-    let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-    let response = tokio::time::timeout(REPORT_TIMEOUT, client.request(request))
+    let response = client::shared()
+        .map_err(|e| ReportError::Request(e.to_string()))?
+        .send(request, REPORT_TIMEOUT, MAX_ANSWER)
         .await
-        .map_err(|_| ReportError::Timeout)?
-        .map_err(|e| ReportError::Request(crate::report::error_chain(&e)))?;
-    if !response.status().is_success() {
-        return Err(ReportError::Status(response.status()));
+        .map_err(|e| match e {
+            client::Error::Timeout => ReportError::Timeout,
+            e => ReportError::Request(crate::report::error_chain(&e)),
+        })?;
+    if !response.status.is_success() {
+        return Err(ReportError::Status(response.status));
     }
     Ok(())
 }

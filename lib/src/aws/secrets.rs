@@ -26,19 +26,17 @@ use aws_sigv4::{
     sign::v4,
 };
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
-use hyper_util::{
-    client::legacy::{connect::HttpConnector, Client},
-    rt::TokioExecutor,
-};
+use http_body_util::Full;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::Value;
 use zeroize::Zeroize;
 
-use crate::config::{ConfigError, Source};
+use crate::{
+    config::{ConfigError, Source},
+    http::client::{self, HttpClient},
+};
 
 /// A `*_ARN` variable and the variables it stands for (any of which set
 /// beside it is a conflict).
@@ -110,8 +108,8 @@ pub async fn load<S: Source>(base: S) -> Result<Resolved<S>, ConfigError> {
 }
 
 /// Cold starts must not hang on an unreachable endpoint: Lambda gives the
-/// whole init phase 10 s.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// whole init phase 10 s (connecting gives up after 2 s, see
+/// [`crate::http::client`]).
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(7);
 /// As the SDK's standard retry mode: three attempts, for throttling, 5xx
@@ -120,11 +118,9 @@ const MAX_ATTEMPTS: u32 = 3;
 /// A secret is at most 64 KiB; the answer wraps it in a little JSON.
 const MAX_ANSWER: usize = 256 * 1024;
 
-type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
-
 /// `GetSecretValue`, the one Secrets Manager call the functions make: a JSON
 /// POST signed with SigV4 by `aws-sigv4` (the SDK's own signer) and sent with
-/// the hyper client already in the tree. The SDK for this one call (its
+/// the process's shared HTTP client ([`crate::http::client`]). The SDK for this one call (its
 /// runtime, the STS client behind `aws-config`, an HTTP/2 stack) made every
 /// function binary about 4 MiB larger and over budget (BENCHMARKS.md).
 ///
@@ -133,7 +129,7 @@ type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 /// endpoint is `AWS_ENDPOINT_URL_SECRETS_MANAGER`, else `AWS_ENDPOINT_URL`,
 /// else the regional one of the ARN's partition.
 struct SecretsManager {
-    http: HttpClient,
+    http: &'static HttpClient,
     credentials: Credentials,
     /// `AWS_REGION`/`AWS_DEFAULT_REGION`, for secrets named without an ARN.
     region: Option<String>,
@@ -171,14 +167,9 @@ impl SecretsManager {
             Some(url) => Some(endpoint_override("AWS_ENDPOINT_URL_SECRETS_MANAGER", &url)?),
             None => src.get("AWS_ENDPOINT_URL").map(|url| endpoint_override("AWS_ENDPOINT_URL", &url)).transpose()?,
         };
-        let tls = crate::http::client::https_config()
-            .map_err(|reason| ConfigError::Invalid { var: "AWS_ENDPOINT_URL", reason })?;
-        let mut tcp = HttpConnector::new();
-        tcp.enforce_http(false);
-        tcp.set_connect_timeout(Some(CONNECT_TIMEOUT));
-        let connector =
-            HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http().enable_http1().wrap_connector(tcp);
-        let http = Client::builder(TokioExecutor::new()).build(connector);
+        let http = client::shared()
+            .and_then(|http| http.https_ready().map(|()| http))
+            .map_err(|e| ConfigError::Invalid { var: "AWS_ENDPOINT_URL", reason: e.to_string() })?;
         Ok(Self { http, credentials, region, endpoint })
     }
 
@@ -202,11 +193,10 @@ impl SecretsManager {
                 if attempt > 1 {
                     tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
                 }
-                match tokio::time::timeout(ATTEMPT_TIMEOUT, self.attempt(&url, &region, &body)).await {
-                    Ok(Ok(value)) => return Ok(value),
-                    Ok(Err(Failure::Final(reason))) => return Err(reason),
-                    Ok(Err(Failure::Transient(reason))) => last = reason,
-                    Err(_) => last = "timed out".to_string(),
+                match self.attempt(&url, &region, &body).await {
+                    Ok(value) => return Ok(value),
+                    Err(Failure::Final(reason)) => return Err(reason),
+                    Err(Failure::Transient(reason)) => last = reason,
                 }
             }
             Err(last)
@@ -253,16 +243,14 @@ impl SecretsManager {
             .map_err(|e| Failure::Final(format!("cannot build the request: {e}")))?;
         signable.into_parts().0.apply_to_request_http1x(&mut request);
 
-        let response =
-            self.http.request(request).await.map_err(|e| Failure::Transient(crate::report::error_chain(&e)))?;
-        let status = response.status();
-        let error_type = response.headers().get("x-amzn-errortype").and_then(|v| v.to_str().ok()).map(str::to_string);
-        let mut answer: Vec<u8> = Limited::new(response.into_body(), MAX_ANSWER)
-            .collect()
-            .await
-            .map_err(|e| Failure::Transient(format!("reading the answer failed: {e}")))?
-            .to_bytes()
-            .into();
+        let response = self.http.send(request, ATTEMPT_TIMEOUT, MAX_ANSWER).await.map_err(|e| match e {
+            // The client checked the roots up front (`from_source`).
+            client::Error::Tls(reason) => Failure::Final(reason),
+            e => Failure::Transient(crate::report::error_chain(&e)),
+        })?;
+        let status = response.status;
+        let error_type = response.headers.get("x-amzn-errortype").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let mut answer: Vec<u8> = response.body.into();
         let outcome = if status.is_success() {
             match serde_json::from_slice::<SecretValue>(&answer) {
                 Ok(value) => Ok(value.secret_string.map(SecretString::from)),

@@ -396,36 +396,30 @@ impl JwksCache {
 
 /// Fetches a JWKS document and keeps its RSA signing keys by `kid`.
 async fn fetch_jwks(url: &str) -> Result<HashMap<String, DecodingKey>, String> {
-    use http_body_util::{BodyExt, Empty, Limited};
-    use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+    use crate::http::client::{self, Error};
 
     #[derive(Deserialize)]
     struct Document {
         keys: Vec<serde_json::Value>,
     }
 
-    // The system roots as read once per process (shared with PostgreSQL TLS
-    // and the Secrets Manager fetch), not again on every fetch.
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(crate::http::client::https_config().map_err(|e| format!("no TLS roots: {e}"))?)
-        .https_or_http()
-        .enable_http1()
-        .build();
-    let client: Client<_, Empty<bytes::Bytes>> = Client::builder(TokioExecutor::new()).build(connector);
     let uri: http::Uri = url.parse().map_err(|_| "CLERK_JWKS_URL is not a valid URI".to_string())?;
-    let response = tokio::time::timeout(Duration::from_secs(5), client.get(uri))
+    // The process's one client: its TLS setup and the system roots are made
+    // once, on first use, not again on every fetch.
+    let response = client::shared()
+        .map_err(|e| format!("no TLS roots: {e}"))?
+        .get(uri, Duration::from_secs(5), 256 * 1024)
         .await
-        .map_err(|_| "timed out".to_string())?
-        .map_err(|e| format!("request failed: {e}"))?;
-    if !response.status().is_success() {
-        return Err(format!("answered {}", response.status()));
+        .map_err(|e| match e {
+            Error::Tls(e) => format!("no TLS roots: {e}"),
+            Error::Request(e) => format!("request failed: {e}"),
+            Error::Body(e) => format!("reading the body failed: {e}"),
+            Error::Timeout => "timed out".to_string(),
+        })?;
+    if !response.status.is_success() {
+        return Err(format!("answered {}", response.status));
     }
-    let body = Limited::new(response.into_body(), 256 * 1024)
-        .collect()
-        .await
-        .map_err(|e| format!("reading the body failed: {e}"))?
-        .to_bytes();
-    let document: Document = serde_json::from_slice(&body).map_err(|_| "not a JWKS document".to_string())?;
+    let document: Document = serde_json::from_slice(&response.body).map_err(|_| "not a JWKS document".to_string())?;
     Ok(document
         .keys
         .into_iter()
