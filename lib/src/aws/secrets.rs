@@ -3,6 +3,7 @@
 //! | set | provides |
 //! |---|---|
 //! | `CLERK_WEBHOOK_SECRET_ARN` | `CLERK_WEBHOOK_SECRET` |
+//! | `CLERK_SECRET_KEY_ARN` | `CLERK_SECRET_KEY` (the Backend API key) |
 //! | `ENCRYPTION_KEY_ARN` | `ENCRYPTION_KEYS` when the value holds a `:` (`id:secret,…`), else `ENCRYPTION_KEY` |
 //! | `DATABASE_URL_SECRET_ARN` | `DATABASE_URL`: a connection string, or the JSON RDS keeps (`username`, `password`, `host`, `port`, `dbname`, `engine`) |
 //!
@@ -45,8 +46,9 @@ struct Secret {
     replaces: &'static [&'static str],
 }
 
-const SECRETS: [Secret; 3] = [
+const SECRETS: [Secret; 4] = [
     Secret { arn_var: "CLERK_WEBHOOK_SECRET_ARN", replaces: &["CLERK_WEBHOOK_SECRET"] },
+    Secret { arn_var: "CLERK_SECRET_KEY_ARN", replaces: &["CLERK_SECRET_KEY"] },
     Secret { arn_var: "ENCRYPTION_KEY_ARN", replaces: &["ENCRYPTION_KEY", "ENCRYPTION_KEYS"] },
     Secret { arn_var: "DATABASE_URL_SECRET_ARN", replaces: &["DATABASE_URL"] },
 ];
@@ -122,7 +124,7 @@ const MAX_ANSWER: usize = 256 * 1024;
 /// POST signed with SigV4 by `aws-sigv4` (the SDK's own signer) and sent with
 /// the process's shared HTTP client ([`crate::http::client`]). The SDK for this one call (its
 /// runtime, the STS client behind `aws-config`, an HTTP/2 stack) made every
-/// function binary about 4 MiB larger and over budget (BENCHMARKS.md).
+/// function binary several MiB larger and over budget (BENCHMARKS.md).
 ///
 /// Credentials are the environment's (`AWS_ACCESS_KEY_ID`,
 /// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`: what Lambda sets); the
@@ -346,6 +348,7 @@ fn provide(arn_var: &'static str, value: SecretString) -> Result<(&'static str, 
             Ok(("DATABASE_URL", rds_url(value.expose_secret())?))
         }
         "DATABASE_URL_SECRET_ARN" => Ok(("DATABASE_URL", value)),
+        "CLERK_SECRET_KEY_ARN" => Ok(("CLERK_SECRET_KEY", value)),
         _ => Ok(("CLERK_WEBHOOK_SECRET", value)),
     }
 }

@@ -12,12 +12,7 @@ use std::{fmt, time::Duration};
 
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, StatusCode};
-use http_body_util::{BodyExt, Empty, Limited};
-use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
-use hyper_util::{
-    client::legacy::{connect::HttpConnector, Client},
-    rt::TokioExecutor,
-};
+use http_body_util::Full;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{de::DeserializeOwned, Deserialize};
@@ -27,7 +22,10 @@ use super::{
     models::{DataPage, Item, Membership, Organization, User},
     pace::Pacer,
 };
-use crate::ids::{ClerkOrgId, ClerkUserId};
+use crate::{
+    http::client::HttpClient,
+    ids::{ClerkOrgId, ClerkUserId},
+};
 
 /// A page of 500 full users is about 2 MB; anything past this is not Clerk.
 const MAX_ANSWER: usize = 64 * 1024 * 1024;
@@ -65,34 +63,6 @@ impl ApiError {
     }
 }
 
-pub(crate) type Transport = Client<HttpsConnector<HttpConnector>, Empty<Bytes>>;
-
-/// The one HTTP(S) client of the Backend API (to be swapped for the shared
-/// one in [`crate::http::client`]): rustls with the system roots; plain
-/// HTTP only when `allow_http` (a loopback URL, checked by the config).
-pub(crate) fn transport(allow_http: bool, connect_timeout: Duration) -> Result<Transport, String> {
-    let tls = if allow_http {
-        // A loopback fake: TLS is never used, and no system roots are needed.
-        rustls::ClientConfig::builder_with_provider(crate::http::client::provider())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| format!("TLS setup failed: {e}"))?
-            .with_root_certificates(rustls::RootCertStore::empty())
-            .with_no_client_auth()
-    } else {
-        crate::http::client::https_config()?
-    };
-    let mut tcp = HttpConnector::new();
-    tcp.enforce_http(false);
-    tcp.set_connect_timeout(Some(connect_timeout));
-    let builder = HttpsConnectorBuilder::new().with_tls_config(tls);
-    let connector = if allow_http {
-        builder.https_or_http().enable_http1().wrap_connector(tcp)
-    } else {
-        builder.https_only().enable_http1().wrap_connector(tcp)
-    };
-    Ok(Client::builder(TokioExecutor::new()).build(connector))
-}
-
 /// Path segments: everything but RFC 3986's unreserved characters escaped.
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
@@ -104,7 +74,7 @@ pub(crate) fn escape(raw: &str) -> String {
 /// A read-only Backend API client. Share it (e.g. in an `Arc`) so every
 /// caller goes through the one pacer.
 pub struct BackendApi {
-    http: Transport,
+    http: &'static HttpClient,
     base_url: String,
     authorization: HeaderValue,
     key: SecretString,
@@ -136,8 +106,11 @@ enum Attempt {
 
 impl BackendApi {
     pub fn new(config: BackendApiConfig) -> Result<Self, ApiError> {
-        let allow_http = config.base_url.starts_with("http://");
-        let http = transport(allow_http, config.retry.connect_timeout).map_err(ApiError::Setup)?;
+        // The project's one outbound client; the config allows http:// only for loopback.
+        let http = crate::http::client::shared().map_err(|e| ApiError::Setup(e.to_string()))?;
+        if config.base_url.starts_with("https://") {
+            http.https_ready().map_err(|e| ApiError::Setup(e.to_string()))?;
+        }
         let mut authorization = HeaderValue::try_from(format!("Bearer {}", config.secret_key.expose_secret()))
             .map_err(|_| ApiError::Setup("the secret key is not a valid header value".into()))?;
         authorization.set_sensitive(true);
@@ -246,19 +219,15 @@ impl BackendApi {
             .header(header::AUTHORIZATION, self.authorization.clone())
             .header(header::ACCEPT, "application/json")
             .header(header::USER_AGENT, concat!("clerk-sync/", env!("CARGO_PKG_VERSION")))
-            .body(Empty::new())
+            .body(Full::default())
         {
             Ok(request) => request,
             Err(e) => return Attempt::Failed(format!("cannot build the request: {e}")),
         };
-        let response = match self.http.request(request).await {
-            Ok(response) => response,
-            Err(e) => return Attempt::Failed(self.scrub(&crate::report::error_chain(&e))),
-        };
-        let (parts, body) = response.into_parts();
-        match Limited::new(body, MAX_ANSWER).collect().await {
-            Ok(body) => Attempt::Answer { status: parts.status, headers: parts.headers, body: body.to_bytes() },
-            Err(e) => Attempt::Failed(format!("reading the answer failed: {e}")),
+        // The caller bounds the attempt; this bound only keeps the client's own.
+        match self.http.send(request, self.retry.attempt_timeout, MAX_ANSWER).await {
+            Ok(answer) => Attempt::Answer { status: answer.status, headers: answer.headers, body: answer.body },
+            Err(e) => Attempt::Failed(self.scrub(&crate::report::error_chain(&e))),
         }
     }
 

@@ -68,8 +68,6 @@ pub struct RetryPolicy {
     pub max_backoff: Duration,
     /// One attempt, connecting to reading the whole answer.
     pub attempt_timeout: Duration,
-    /// Connecting alone.
-    pub connect_timeout: Duration,
     /// `429` answers waited out for one request before giving up.
     pub throttled_attempts: u32,
     /// The longest `Retry-After` obeyed; a longer one is waited for this long.
@@ -83,7 +81,6 @@ impl Default for RetryPolicy {
             base_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(20),
             attempt_timeout: Duration::from_secs(30),
-            connect_timeout: Duration::from_secs(5),
             throttled_attempts: 8,
             max_retry_after: Duration::from_secs(60),
         }

@@ -27,7 +27,6 @@ fn fast_retry() -> RetryPolicy {
         base_backoff: Duration::from_millis(5),
         max_backoff: Duration::from_millis(20),
         attempt_timeout: Duration::from_secs(5),
-        connect_timeout: Duration::from_secs(2),
         throttled_attempts: 4,
         max_retry_after: Duration::from_secs(3),
     }
