@@ -31,6 +31,7 @@ mod memberships;
 mod organizations;
 mod outcome;
 pub mod overview;
+pub mod pages;
 pub mod prune;
 pub mod replay;
 pub mod statements;

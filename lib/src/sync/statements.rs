@@ -37,9 +37,12 @@ macro_rules! statements {
         Statements {
             record_only: statements!(@record $claim),
             record_only_as_text: statements!(@record $claim_as_text),
-            user_upsert: statements!(@effect $fresh, "sql/user_upsert.sql", $claim),
+            user_upsert: statements!(@effect $fresh, "incoming_users", "sql/user_from_event.sql", "sql/user_upsert.sql", $claim),
             user_delete: statements!(@effect $fresh, "sql/user_delete.sql", $claim),
-            organization_upsert: statements!(@effect $fresh, "sql/organization_upsert.sql", $claim),
+            organization_upsert: statements!(
+                @effect $fresh, "incoming_organizations", "sql/organization_from_event.sql",
+                "sql/organization_upsert.sql", $claim
+            ),
             organization_delete: statements!(@effect $fresh, "sql/organization_delete.sql", $claim),
             membership: statements!(@effect $fresh, "sql/membership.sql", $claim),
         }
@@ -48,6 +51,17 @@ macro_rules! statements {
         concat!(
             "WITH ", include_str!("sql/no_effect.sql"), ",\nev AS (", include_str!($claim), ")\n",
             "SELECT count(*) AS recorded, 0::bigint AS applied FROM ev"
+        )
+    };
+    // An effect whose rule reads its rows from a CTE of its own (`$name`),
+    // which the event's parameters fill here and a page of the Backend API's
+    // objects fills for reconcile: one rule for both.
+    (@effect $fresh:literal, $name:literal, $input:literal, $effect:literal, $claim:literal) => {
+        concat!(
+            "WITH fresh AS (", include_str!($fresh), "),\n",
+            $name, " AS (", include_str!($input), "),\n",
+            include_str!($effect), ",\nev AS (", include_str!($claim), ")\n",
+            "SELECT (SELECT count(*) FROM ev) AS recorded, (SELECT count(*) FROM applied) AS applied"
         )
     };
     (@effect $fresh:literal, $effect:literal, $claim:literal) => {
@@ -84,3 +98,21 @@ pub fn all() -> Vec<(&'static str, &'static str)> {
         ("membership", DELIVERING.membership),
     ]
 }
+
+/// A page of the Backend API's users, applied through the webhooks' rule:
+/// `$1`–`$6` arrays; yields how many rows were created and updated.
+pub const USERS_PAGE: &str =
+    concat!(
+    "WITH incoming_users AS (", include_str!("sql/users_from_page.sql"), "),\n",
+    include_str!("sql/user_upsert.sql"), "\n",
+    "SELECT count(*) FILTER (WHERE created) AS created, count(*) FILTER (WHERE NOT created) AS updated FROM applied"
+);
+
+/// A page of the Backend API's organizations, applied through the webhooks'
+/// rule: `$1`–`$5` arrays; yields how many rows were created and updated.
+pub const ORGANIZATIONS_PAGE: &str =
+    concat!(
+    "WITH incoming_organizations AS (", include_str!("sql/organizations_from_page.sql"), "),\n",
+    include_str!("sql/organization_upsert.sql"), "\n",
+    "SELECT count(*) FILTER (WHERE created) AS created, count(*) FILTER (WHERE NOT created) AS updated FROM applied"
+);

@@ -11,6 +11,7 @@ mod hostile;
 mod intake;
 mod least_privilege;
 mod migrations;
+mod pages;
 mod prune;
 mod replay;
 mod seconds;

@@ -1,0 +1,58 @@
+//! Pages of Clerk's Backend API applied through the webhooks' own rules
+//! (`sql/user_upsert.sql`, `sql/organization_upsert.sql`, fed from arrays),
+//! one statement per page: the groundwork of backfill and reconcile, so that
+//! an object from the API and the same object from a webhook can never fight.
+
+use deadpool_postgres::Client;
+use tokio_postgres::types::Type;
+
+use super::statements::{ORGANIZATIONS_PAGE, USERS_PAGE};
+use crate::{
+    clerk::{OrgRecord, UserRecord},
+    db::{statements::prepare, DbError},
+};
+
+/// What applying a page did. Objects neither created nor updated were
+/// already as new as the API's copy (or newer, or deleted).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PageApplied {
+    pub created: u64,
+    pub updated: u64,
+}
+
+/// Applies a page of users: each one only when newer than the row, never to
+/// a deleted user.
+pub async fn apply_users(client: &Client, users: &[UserRecord]) -> Result<PageApplied, DbError> {
+    let ids: Vec<&str> = users.iter().map(|u| u.id.as_str()).collect();
+    let emails: Vec<Option<&str>> = users.iter().map(|u| u.email.as_deref()).collect();
+    let first_names: Vec<Option<&str>> = users.iter().map(|u| u.first_name.as_deref()).collect();
+    let last_names: Vec<Option<&str>> = users.iter().map(|u| u.last_name.as_deref()).collect();
+    let images: Vec<Option<&str>> = users.iter().map(|u| u.image_url.as_deref()).collect();
+    let clocks: Vec<i64> = users.iter().map(|u| u.updated_ms).collect();
+    let text = Type::TEXT_ARRAY;
+    let stmt =
+        prepare(client, USERS_PAGE, &[text.clone(), text.clone(), text.clone(), text.clone(), text, Type::INT8_ARRAY])
+            .await?;
+    let row = client.query_one(&stmt, &[&ids, &emails, &first_names, &last_names, &images, &clocks]).await?;
+    Ok(applied(&row))
+}
+
+/// Applies a page of organizations: each one when at least as new as the
+/// row (a deleted organization keeps converging its name, and stays deleted).
+pub async fn apply_organizations(client: &Client, organizations: &[OrgRecord]) -> Result<PageApplied, DbError> {
+    let ids: Vec<&str> = organizations.iter().map(|o| o.id.as_str()).collect();
+    let names: Vec<Option<&str>> = organizations.iter().map(|o| o.name.as_deref()).collect();
+    let slugs: Vec<Option<&str>> = organizations.iter().map(|o| o.slug.as_deref()).collect();
+    let images: Vec<Option<&str>> = organizations.iter().map(|o| o.image_url.as_deref()).collect();
+    let clocks: Vec<Option<i64>> = organizations.iter().map(|o| o.updated_ms).collect();
+    let text = Type::TEXT_ARRAY;
+    let stmt = prepare(client, ORGANIZATIONS_PAGE, &[text.clone(), text.clone(), text.clone(), text, Type::INT8_ARRAY])
+        .await?;
+    let row = client.query_one(&stmt, &[&ids, &names, &slugs, &images, &clocks]).await?;
+    Ok(applied(&row))
+}
+
+fn applied(row: &tokio_postgres::Row) -> PageApplied {
+    let count = |column: &str| u64::try_from(row.get::<_, i64>(column)).unwrap_or(0);
+    PageApplied { created: count("created"), updated: count("updated") }
+}
