@@ -324,7 +324,7 @@ mod tests {
     #[test]
     fn every_value_on_the_page_is_escaped_with_named_entities() {
         let hostile = "<script>alert('x')</script> & \"q\" é";
-        let escaped = "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot; é";
+        let escaped = "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; &quot;q&quot; é";
         let status = SyncStatus {
             clerk: ClerkSide {
                 user_id: hostile.into(),
