@@ -279,7 +279,7 @@ struct NamedEntities;
 
 impl askama::filters::Escaper for NamedEntities {
     fn write_escaped_str<W: std::fmt::Write>(&self, mut dest: W, text: &str) -> std::fmt::Result {
-        dest.write_str(&html_escape::encode_safe(text))
+        dest.write_str(&html_escape::encode_quoted_attribute(text))
     }
 }
 
