@@ -6,9 +6,9 @@
 use deadpool_postgres::Client;
 use tokio_postgres::types::Type;
 
-use super::statements::{ORGANIZATIONS_PAGE, USERS_PAGE};
+use super::statements::{MEMBERSHIPS_PAGE, ORGANIZATIONS_PAGE, USERS_PAGE};
 use crate::{
-    clerk::{OrgRecord, UserRecord},
+    clerk::{MembershipRecord, OrgRecord, UserRecord},
     db::{statements::prepare, DbError},
 };
 
@@ -49,6 +49,64 @@ pub async fn apply_organizations(client: &Client, organizations: &[OrgRecord]) -
     let stmt = prepare(client, ORGANIZATIONS_PAGE, &[text.clone(), text.clone(), text.clone(), text, Type::INT8_ARRAY])
         .await?;
     let row = client.query_one(&stmt, &[&ids, &names, &slugs, &images, &clocks]).await?;
+    Ok(applied(&row))
+}
+
+/// Applies a page of (live) memberships: each merged into its pair's history,
+/// so a removed membership id is never brought back; members and
+/// organizations not seen yet become placeholders, never overwriting data.
+pub async fn apply_memberships(client: &Client, memberships: &[MembershipRecord]) -> Result<PageApplied, DbError> {
+    let text = |f: fn(&MembershipRecord) -> Option<&str>| -> Vec<Option<&str>> { memberships.iter().map(f).collect() };
+    let user_ids = text(|m| Some(m.member.user_id.as_str()));
+    let first_names = text(|m| m.member.first_name.as_deref());
+    let last_names = text(|m| m.member.last_name.as_deref());
+    let images = text(|m| m.member.image_url.as_deref());
+    let emails = text(|m| m.member.email.as_deref());
+    let org_ids = text(|m| Some(m.organization.id.as_str()));
+    let org_names = text(|m| m.organization.name.as_deref());
+    let org_slugs = text(|m| m.organization.slug.as_deref());
+    let org_images = text(|m| m.organization.image_url.as_deref());
+    let org_clocks: Vec<Option<i64>> = memberships.iter().map(|m| m.organization.updated_ms).collect();
+    let ids = text(|m| Some(m.id.as_str()));
+    let roles = text(|m| Some(m.role.as_str()));
+    let clocks: Vec<i64> = memberships.iter().map(|m| m.event_ms).collect();
+    let t = Type::TEXT_ARRAY;
+    let types = [
+        t.clone(),
+        t.clone(),
+        t.clone(),
+        t.clone(),
+        t.clone(),
+        t.clone(),
+        t.clone(),
+        t.clone(),
+        t.clone(),
+        Type::INT8_ARRAY,
+        t.clone(),
+        t,
+        Type::INT8_ARRAY,
+    ];
+    let stmt = prepare(client, MEMBERSHIPS_PAGE, &types).await?;
+    let row = client
+        .query_one(
+            &stmt,
+            &[
+                &user_ids,
+                &first_names,
+                &last_names,
+                &images,
+                &emails,
+                &org_ids,
+                &org_names,
+                &org_slugs,
+                &org_images,
+                &org_clocks,
+                &ids,
+                &roles,
+                &clocks,
+            ],
+        )
+        .await?;
     Ok(applied(&row))
 }
 

@@ -44,7 +44,9 @@ macro_rules! statements {
                 "sql/organization_upsert.sql", $claim
             ),
             organization_delete: statements!(@effect $fresh, "sql/organization_delete.sql", $claim),
-            membership: statements!(@effect $fresh, "sql/membership.sql", $claim),
+            membership: statements!(
+                @effect $fresh, "incoming_memberships", "sql/membership_from_event.sql", "sql/membership.sql", $claim
+            ),
         }
     };
     (@record $claim:literal) => {
@@ -115,4 +117,19 @@ pub const ORGANIZATIONS_PAGE: &str =
     "WITH incoming_organizations AS (", include_str!("sql/organizations_from_page.sql"), "),\n",
     include_str!("sql/organization_upsert.sql"), "\n",
     "SELECT count(*) FILTER (WHERE created) AS created, count(*) FILTER (WHERE NOT created) AS updated FROM applied"
+);
+
+/// A page of the Backend API's memberships, applied through the webhooks'
+/// rule (placeholders for members and organizations not seen yet, the
+/// membership history): `$1`–`$13` arrays; yields how many pairs were
+/// created and updated.
+pub const MEMBERSHIPS_PAGE: &str = concat!(
+    "WITH incoming_memberships AS (",
+    include_str!("sql/memberships_from_page.sql"),
+    "),\n",
+    include_str!("sql/membership.sql"),
+    "\n",
+    "SELECT count(*) FILTER (WHERE changed AND created) AS created,
+            count(*) FILTER (WHERE changed AND NOT created) AS updated
+     FROM merged"
 );

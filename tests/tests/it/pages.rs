@@ -4,7 +4,7 @@
 use clerk_sync::{
     clerk::{OrgRecord, UserRecord},
     ids::{ClerkOrgId, ClerkUserId},
-    sync::pages::{apply_organizations, apply_users, PageApplied},
+    sync::pages::{apply_memberships, apply_organizations, apply_users, PageApplied},
 };
 use clerk_sync_tests::{
     clerk::{organization, organization_deleted, simple_user, user_deleted, T0},
@@ -91,4 +91,75 @@ async fn a_page_of_organizations_follows_the_webhook_rules() {
             json!({"clerk_org_id": "org_newer", "name": "Webhook", "deleted": false}),
         ]
     );
+}
+
+fn membership(id: &str, user: &str, org_id: &str, role: &str, updated: i64) -> clerk_sync::clerk::MembershipRecord {
+    clerk_sync::clerk::MembershipRecord {
+        id: clerk_sync::ids::ClerkMembershipId::parse(id).unwrap(),
+        role: role.into(),
+        organization: OrgRecord { updated_ms: None, ..org(org_id, "Nested", 0) },
+        member: clerk_sync::clerk::MemberRecord {
+            user_id: ClerkUserId::parse(user).unwrap(),
+            first_name: Some("Member".into()),
+            last_name: None,
+            image_url: None,
+            email: Some(format!("{user}@example.com")),
+        },
+        event_ms: T0 + updated,
+        removed: false,
+    }
+}
+
+#[tokio::test]
+async fn a_page_of_memberships_follows_the_webhook_rules() {
+    let stack = TestStack::spawn().await;
+    let removed = clerk_sync_tests::clerk::Membership {
+        event_type: "organizationMembership.deleted",
+        id: "orgmem_removed",
+        org_id: "org_acme",
+        org_name: "Acme",
+        org_updated_ms: 10,
+        user_id: "user_ada",
+        first_name: "Ada",
+        identifier: "ada@example.com",
+        role: "org:admin",
+        updated_ms: 100,
+        timestamp: 300,
+    };
+    stack.expect("msg_removed", &clerk_sync_tests::clerk::membership(&removed), "processed").await;
+    let pool = clerk_sync_tests::pool(&stack.db.url, 1);
+    let client = pool.get().await.unwrap();
+
+    // A stale listing still shows the removed membership id (newer, even): it stays removed.
+    // Bob's membership is new, with placeholders for Bob and for org_new.
+    let page = [
+        membership("orgmem_removed", "user_ada", "org_acme", "org:member", 900),
+        membership("orgmem_bob", "user_bob", "org_new", "org:member", 100),
+    ];
+    assert_eq!(apply_memberships(&client, &page).await.unwrap(), PageApplied { created: 1, updated: 0 });
+    assert_eq!(apply_memberships(&client, &page).await.unwrap(), PageApplied::default(), "nothing new the second time");
+    // Ada re-added under a new id: active again.
+    let re_added = [membership("orgmem_readded", "user_ada", "org_acme", "org:member", 1000)];
+    assert_eq!(apply_memberships(&client, &re_added).await.unwrap(), PageApplied { created: 0, updated: 1 });
+
+    let rows = stack
+        .db
+        .rows(
+            "SELECT u.clerk_user_id, o.clerk_org_id, m.clerk_membership_id, m.role, m.deleted_at IS NOT NULL AS ended
+             FROM user_organizations m JOIN users u ON u.id = m.user_id JOIN organization o ON o.id = m.organization_id
+             ORDER BY 1",
+        )
+        .await;
+    assert_eq!(
+        rows,
+        [
+            json!({"clerk_user_id": "user_ada", "clerk_org_id": "org_acme", "clerk_membership_id": "orgmem_readded",
+                   "role": "org:member", "ended": false}),
+            json!({"clerk_user_id": "user_bob", "clerk_org_id": "org_new", "clerk_membership_id": "orgmem_bob",
+                   "role": "org:member", "ended": false}),
+        ]
+    );
+    let placeholder =
+        stack.db.rows("SELECT first_name, clerk_updated_ms FROM users WHERE clerk_user_id = 'user_bob'").await;
+    assert_eq!(placeholder, [json!({"first_name": "Member", "clerk_updated_ms": null})]);
 }

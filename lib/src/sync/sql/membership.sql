@@ -1,6 +1,8 @@
--- $9 user id, $10-$13 placeholder first/last/image/email,
--- $14 org id, $15-$17 name/slug/image, $18 org updated_ms,
--- $19 membership id, $20 role, $21 membership clock, $22 removed.
+-- The rule for memberships, from `incoming_memberships` (user_clerk_id,
+-- first_name, last_name, image_url, email, org_clerk_id, org_name, org_slug,
+-- org_image_url, org_updated_ms, membership_id, role, clock_ms, removed): a
+-- webhook's one membership (membership_from_event.sql) or a page of the
+-- Backend API's (memberships_from_page.sql).
 --
 -- The user and organization upserts always take the row lock (DO UPDATE
 -- without WHERE) and return the row as committed last, deletion included.
@@ -9,7 +11,9 @@
 -- arrived, and only with newer membership data.
 member AS (
     INSERT INTO users AS u (clerk_user_id, first_name, last_name, image_url, email, placeholder_updated_ms)
-    SELECT $9, $10, $11, $12, $13, $21 FROM fresh
+    SELECT DISTINCT ON (user_clerk_id) user_clerk_id, first_name, last_name, image_url, email, clock_ms
+    FROM incoming_memberships
+    ORDER BY user_clerk_id, clock_ms DESC
     ON CONFLICT (clerk_user_id) DO UPDATE SET
         (first_name, last_name, image_url, email, placeholder_updated_ms, updated_at) = (
             SELECT CASE WHEN f.fills THEN EXCLUDED.first_name ELSE u.first_name END,
@@ -20,12 +24,14 @@ member AS (
                    CASE WHEN f.fills THEN now() ELSE u.updated_at END
             FROM (SELECT u.clerk_updated_ms IS NULL AND u.deleted_at IS NULL
                          AND coalesce(u.placeholder_updated_ms, -1) < EXCLUDED.placeholder_updated_ms AS fills) AS f)
-    RETURNING u.id, u.deleted_at),
+    RETURNING u.id, u.clerk_user_id, u.deleted_at),
 -- The nested organization is real data for the fields it carries: applied
 -- when strictly newer (a full event wins ties).
 org AS (
     INSERT INTO organization AS o (clerk_org_id, name, slug, image_url, clerk_updated_ms)
-    SELECT $14, $15, $16, $17, $18 FROM fresh
+    SELECT DISTINCT ON (org_clerk_id) org_clerk_id, org_name, org_slug, org_image_url, org_updated_ms
+    FROM incoming_memberships
+    ORDER BY org_clerk_id, org_updated_ms DESC NULLS LAST
     ON CONFLICT (clerk_org_id) DO UPDATE SET
         (name, slug, image_url, clerk_updated_ms, updated_at) = (
             SELECT CASE WHEN n.newer THEN EXCLUDED.name ELSE o.name END,
@@ -34,12 +40,16 @@ org AS (
                    CASE WHEN n.newer THEN EXCLUDED.clerk_updated_ms ELSE o.clerk_updated_ms END,
                    CASE WHEN n.newer THEN now() ELSE o.updated_at END
             FROM (SELECT coalesce(o.clerk_updated_ms, -1) < EXCLUDED.clerk_updated_ms AS newer) AS n)
-    RETURNING o.id, o.deleted_at),
+    RETURNING o.id, o.clerk_org_id, o.deleted_at),
 incoming AS (
-    SELECT member.id AS user_id, org.id AS organization_id,
-           CASE WHEN $22 THEN to_timestamp($21 / 1000.0) END AS removed_at,
+    SELECT DISTINCT ON (member.id, org.id)
+           member.id AS user_id, org.id AS organization_id, i.membership_id, i.role, i.clock_ms, i.removed,
+           CASE WHEN i.removed THEN to_timestamp(i.clock_ms / 1000.0) END AS removed_at,
            member.deleted_at AS user_deleted_at, org.deleted_at AS org_deleted_at
-    FROM member, org),
+    FROM incoming_memberships AS i
+    JOIN member ON member.clerk_user_id = i.user_clerk_id
+    JOIN org ON org.clerk_org_id = i.org_clerk_id
+    ORDER BY member.id, org.id, i.clock_ms DESC),
 -- The pair's row keeps what it has seen of each membership id
 -- (`membership_history`, migration 0004): a removal is final for its id, so
 -- a late update of a removed membership never brings it back, and only
@@ -50,9 +60,9 @@ merged AS (
     INSERT INTO user_organizations AS m
         (user_id, organization_id, role, clerk_membership_id, clerk_updated_ms, removed_at, deleted_at,
          membership_history)
-    SELECT user_id, organization_id, $20, $19, $21, removed_at,
+    SELECT user_id, organization_id, role, membership_id, clock_ms, removed_at,
            LEAST(removed_at, user_deleted_at, org_deleted_at),
-           clerk_sync_membership_merge('{}', $19, $21, $20, $22)
+           clerk_sync_membership_merge('{}', membership_id, clock_ms, role, removed)
     FROM incoming
     ON CONFLICT (user_id, organization_id) DO UPDATE SET
         (membership_history, clerk_membership_id, clerk_updated_ms, role, removed_at, deleted_at, updated_at) = (
@@ -61,14 +71,18 @@ merged AS (
                              IS NOT DISTINCT FROM
                              (m.clerk_membership_id, m.clerk_updated_ms, m.role, m.removed_at, m.deleted_at)
                         THEN m.updated_at ELSE now() END
-            FROM (SELECT clerk_sync_membership_merge(m.membership_history, $19, $21, $20, $22) AS history) AS h,
+            FROM incoming AS i,
+                 LATERAL (SELECT clerk_sync_membership_merge(m.membership_history, i.membership_id, i.clock_ms, i.role,
+                                                             i.removed) AS history) AS h,
                  LATERAL clerk_sync_membership_current(h.history) AS c,
                  LATERAL (SELECT CASE WHEN c.removed THEN to_timestamp(c.clock_ms / 1000.0) END AS removed_at) AS e,
-                 LATERAL (SELECT e.removed_at, LEAST(e.removed_at, i.user_deleted_at, i.org_deleted_at) AS deleted_at
-                          FROM incoming AS i) AS r)
-    WHERE m.membership_history
-          IS DISTINCT FROM clerk_sync_membership_merge(m.membership_history, $19, $21, $20, $22)
-    RETURNING m.updated_at = now() AS changed),
+                 LATERAL (SELECT e.removed_at, LEAST(e.removed_at, i.user_deleted_at, i.org_deleted_at) AS deleted_at) AS r
+            WHERE i.user_id = m.user_id AND i.organization_id = m.organization_id)
+    -- EXCLUDED is the incoming membership: its id, clock, role, and removal.
+    WHERE m.membership_history IS DISTINCT FROM clerk_sync_membership_merge(
+              m.membership_history, EXCLUDED.clerk_membership_id, EXCLUDED.clerk_updated_ms, EXCLUDED.role,
+              EXCLUDED.removed_at IS NOT NULL)
+    RETURNING m.updated_at = now() AS changed, (xmax = 0) AS created),
 -- Applied when what the row shows changed; an event that only adds to the
 -- history (a removal of an id already superseded) is stale.
 applied AS (SELECT FROM merged WHERE changed)
