@@ -80,7 +80,8 @@ async fn answer<B: AsRef<[u8]>>(
     };
     let requirement = if method == Method::GET { Requirement::Member } else { Requirement::Admin };
     let client = state.api.db.client().await?;
-    let context = require_auth_context(&state.api.sessions, &client, request.headers(), requirement).await?;
+    let backend = state.api.backend.as_deref();
+    let context = require_auth_context(&state.api.sessions, backend, &client, request.headers(), requirement).await?;
     // An id that is not a UUID names no account, here or anywhere: 404.
     let id = id.map(Uuid::parse_str).transpose().map_err(|_| ApiError::NotFound)?;
     let org = context.organization.id;

@@ -22,10 +22,7 @@ use super::{
     models::{DataPage, Item, Membership, Organization, User},
     pace::Pacer,
 };
-use crate::{
-    http::client::HttpClient,
-    ids::{ClerkOrgId, ClerkUserId},
-};
+use crate::ids::{ClerkOrgId, ClerkUserId};
 
 /// A page of 500 full users is about 2 MB; anything past this is not Clerk.
 const MAX_ANSWER: usize = 64 * 1024 * 1024;
@@ -74,7 +71,6 @@ pub(crate) fn escape(raw: &str) -> String {
 /// A read-only Backend API client. Share it (e.g. in an `Arc`) so every
 /// caller goes through the one pacer.
 pub struct BackendApi {
-    http: &'static HttpClient,
     base_url: String,
     authorization: HeaderValue,
     key: SecretString,
@@ -106,16 +102,10 @@ enum Attempt {
 
 impl BackendApi {
     pub fn new(config: BackendApiConfig) -> Result<Self, ApiError> {
-        // The project's one outbound client; the config allows http:// only for loopback.
-        let http = crate::http::client::shared().map_err(|e| ApiError::Setup(e.to_string()))?;
-        if config.base_url.starts_with("https://") {
-            http.https_ready().map_err(|e| ApiError::Setup(e.to_string()))?;
-        }
         let mut authorization = HeaderValue::try_from(format!("Bearer {}", config.secret_key.expose_secret()))
             .map_err(|_| ApiError::Setup("the secret key is not a valid header value".into()))?;
         authorization.set_sensitive(true);
         Ok(Self {
-            http,
             base_url: config.base_url,
             authorization,
             key: config.secret_key,
@@ -224,8 +214,14 @@ impl BackendApi {
             Ok(request) => request,
             Err(e) => return Attempt::Failed(format!("cannot build the request: {e}")),
         };
+        // The project's one outbound client, built on first use (not at cold
+        // start); the config allows http:// only for loopback.
+        let http = match crate::http::client::shared() {
+            Ok(http) => http,
+            Err(e) => return Attempt::Failed(e.to_string()),
+        };
         // The caller bounds the attempt; this bound only keeps the client's own.
-        match self.http.send(request, self.retry.attempt_timeout, MAX_ANSWER).await {
+        match http.send(request, self.retry.attempt_timeout, MAX_ANSWER).await {
             Ok(answer) => Attempt::Answer { status: answer.status, headers: answer.headers, body: answer.body },
             Err(e) => Attempt::Failed(self.scrub(&crate::report::error_chain(&e))),
         }

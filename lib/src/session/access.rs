@@ -11,6 +11,7 @@ use tokio_postgres::{types::Type, Row};
 use uuid::Uuid;
 
 use crate::{
+    backend_api::BackendApi,
     db::DbError,
     http::error::{HttpError, UNAVAILABLE},
     session::verify::{Session, SessionError, SessionVerifier},
@@ -178,14 +179,28 @@ pub async fn auth_context(
 
 /// Verifies the session and resolves it into an active user, organization
 /// and sufficient role, or says why not (401, 403, or 503).
+///
+/// With `backend` (a `CLERK_SECRET_KEY` is set), a user, active organization
+/// or membership the database lacks is first fetched from Clerk's Backend API
+/// ([`super::fetch`]), so the first request after a sign-up works.
 pub async fn require_auth_context(
     verifier: &SessionVerifier,
+    backend: Option<&BackendApi>,
     client: &Client,
     headers: &HeaderMap,
     requirement: Requirement,
 ) -> Result<AuthContext, AccessError> {
     let session = verifier.verify_request(headers).await.map_err(AccessError::Unauthenticated)?;
-    let (user, organization) = auth_context(client, &session).await?.ok_or(AccessError::UnknownUser)?;
+    let mut context = auth_context(client, &session).await?;
+    let incomplete = match &context {
+        None => true,
+        Some((_, organization)) => session.organization.is_some() && organization.is_none(),
+    };
+    if let (true, Some(api)) = (incomplete, backend) {
+        super::fetch::fill_in(api, client, &session).await;
+        context = auth_context(client, &session).await?;
+    }
+    let (user, organization) = context.ok_or(AccessError::UnknownUser)?;
     let organization = organization.ok_or(AccessError::NoActiveOrganization)?;
     if !requirement.allows(&organization.role) {
         return Err(AccessError::InsufficientRole);

@@ -2,6 +2,7 @@
 //! organization and role, with every query scoped to one organization.
 
 pub mod access;
+pub mod fetch;
 pub mod verify;
 
 pub use access::*;

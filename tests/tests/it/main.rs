@@ -7,6 +7,7 @@ mod concurrency;
 mod convergence;
 mod fan_out;
 mod faults;
+mod fetch_on_miss;
 mod hostile;
 mod intake;
 mod least_privilege;
