@@ -33,6 +33,8 @@ const WORKFLOW: &str = ".github/workflows/deploy.yml";
 const WEBHOOK_SECRET: &str = "CLERK_WEBHOOK_SECRET_ARN";
 const DATABASE_URL: &str = "DATABASE_URL_SECRET_ARN";
 const ENCRYPTION_KEY: &str = "ENCRYPTION_KEY_ARN";
+/// Optional: given only when its parameter is set (`!If [cond, !Ref p, !Ref AWS::NoValue]`).
+const CLERK_SECRET_KEY: &str = "CLERK_SECRET_KEY_ARN";
 
 /// How requests reach a function.
 #[derive(Clone)]
@@ -51,7 +53,7 @@ enum Trigger {
 /// `*_ARN` variables it is given). A new such crate under `functions/` must
 /// be added here.
 const OTHER_FUNCTIONS: &[(&str, Trigger, &[&str])] = &[
-    ("sync-status", Trigger::HttpApi { routes: &["GET /sync-status"] }, &[DATABASE_URL]),
+    ("sync-status", Trigger::HttpApi { routes: &["GET /sync-status"] }, &[DATABASE_URL, CLERK_SECRET_KEY]),
     (
         "seller-accounts",
         Trigger::HttpApi {
@@ -62,7 +64,7 @@ const OTHER_FUNCTIONS: &[(&str, Trigger, &[&str])] = &[
                 "DELETE /seller-accounts/{id}",
             ],
         },
-        &[DATABASE_URL, ENCRYPTION_KEY],
+        &[DATABASE_URL, ENCRYPTION_KEY, CLERK_SECRET_KEY],
     ),
     ("clerk-replay", Trigger::Schedule, &[DATABASE_URL]),
 ];
@@ -262,7 +264,7 @@ fn functions_read_exactly_their_secrets() {
     for (id, function) in template.functions() {
         let mut given = BTreeMap::new();
         for (name, value) in template.environment(function).into_iter().filter(|(k, _)| k.ends_with("_ARN")) {
-            match value.get("Ref").and_then(Value::as_str) {
+            match optional(&value).get("Ref").and_then(Value::as_str) {
                 Some(parameter) if parameters.contains_key(parameter) => {
                     sources.entry(name.clone()).or_default().insert(parameter.to_string());
                     given.insert(name, parameter.to_string());
@@ -278,7 +280,7 @@ fn functions_read_exactly_their_secrets() {
             Some(one) => vec![one],
         };
         for policy in policies {
-            match policy.get("AWSSecretsManagerGetSecretValuePolicy") {
+            match optional(policy).get("AWSSecretsManagerGetSecretValuePolicy") {
                 Some(template_args) => match template_args.pointer("/SecretArn/Ref").and_then(Value::as_str) {
                     Some(parameter) => {
                         if !readable.insert(parameter.to_string()) {
@@ -604,6 +606,15 @@ impl Template {
         let uri = function["Properties"]["CodeUri"].as_str()?;
         let dir = uri.trim_start_matches("./").trim_end_matches('/').strip_prefix("functions/")?;
         (!dir.is_empty() && !dir.contains('/')).then(|| dir.to_string())
+    }
+}
+
+/// `!If [condition, value, !Ref AWS::NoValue]` (a setting given only when
+/// its condition holds) read as `value`; anything else as it is.
+fn optional(value: &Value) -> &Value {
+    match value.get("Fn::If").and_then(Value::as_array).map(Vec::as_slice) {
+        Some([Value::String(_), given, none]) if none == &json!({"Ref": "AWS::NoValue"}) => given,
+        _ => value,
     }
 }
 
