@@ -45,9 +45,9 @@ pub async fn apply_organizations(client: &Client, organizations: &[OrgRecord]) -
     let slugs: Vec<Option<&str>> = organizations.iter().map(|o| o.slug.as_deref()).collect();
     let images: Vec<Option<&str>> = organizations.iter().map(|o| o.image_url.as_deref()).collect();
     let clocks: Vec<Option<i64>> = organizations.iter().map(|o| o.updated_ms).collect();
-    let text = Type::TEXT_ARRAY;
-    let stmt = prepare(client, ORGANIZATIONS_PAGE, &[text.clone(), text.clone(), text.clone(), text, Type::INT8_ARRAY])
-        .await?;
+    let mut types = vec![Type::TEXT_ARRAY; 4];
+    types.push(Type::INT8_ARRAY);
+    let stmt = prepare(client, ORGANIZATIONS_PAGE, &types).await?;
     let row = client.query_one(&stmt, &[&ids, &names, &slugs, &images, &clocks]).await?;
     Ok(applied(&row))
 }
@@ -70,22 +70,9 @@ pub async fn apply_memberships(client: &Client, memberships: &[MembershipRecord]
     let ids = text(|m| Some(m.id.as_str()));
     let roles = text(|m| Some(m.role.as_str()));
     let clocks: Vec<i64> = memberships.iter().map(|m| m.event_ms).collect();
-    let t = Type::TEXT_ARRAY;
-    let types = [
-        t.clone(),
-        t.clone(),
-        t.clone(),
-        t.clone(),
-        t.clone(),
-        t.clone(),
-        t.clone(),
-        t.clone(),
-        t.clone(),
-        Type::INT8_ARRAY,
-        t.clone(),
-        t,
-        Type::INT8_ARRAY,
-    ];
+    // Nine text arrays, the organization's clock, two text arrays, the membership's clock.
+    let mut types = vec![Type::TEXT_ARRAY; 9];
+    types.extend([Type::INT8_ARRAY, Type::TEXT_ARRAY, Type::TEXT_ARRAY, Type::INT8_ARRAY]);
     let stmt = prepare(client, MEMBERSHIPS_PAGE, &types).await?;
     let row = client
         .query_one(
