@@ -101,9 +101,9 @@ pub fn scripts() -> Vec<(&'static str, String)> {
         .map(|(name, sql)| {
             let values: Vec<&str> = match effect(name) {
                 Some(effect) => EVENT.iter().copied().chain(effect).collect(),
-                // The statements that end memberships take only the object id.
-                None if name.starts_with("user_") => vec!["'user_' || (SELECT k FROM p)"],
-                None => vec!["'org_' || ((SELECT k FROM p) / 3)"],
+                // The statements that end memberships take only the object ids.
+                None if name.starts_with("user_") => vec!["ARRAY['user_' || (SELECT k FROM p)]"],
+                None => vec!["ARRAY['org_' || ((SELECT k FROM p) / 3)]"],
             };
             // pgbench numbers every `(SELECT k FROM p)` it sees, in comments too: leave them out.
             let body = substitute(&without_comments(sql), &values);

@@ -14,6 +14,7 @@
 //! - [`vault`]: AES-256-GCM envelopes for the sellers' credentials.
 //! - [`seller_accounts`]: the seller-account store, scoped to one organization.
 //! - [`backend_api`]: Clerk's Backend API: paced, retried, leniently decoded listings and lookups.
+//! - [`reconcile`]: the mirror brought to the Backend API through the same rules (backfill and repair).
 //! - [`api`]: the app's HTTP functions (sync-status, seller-accounts).
 //! - [`aws`]: Secrets Manager at cold start; init errors for the Lambda Runtime API.
 //!
@@ -28,6 +29,7 @@ pub mod config;
 pub mod db;
 pub mod http;
 pub mod ids;
+pub mod reconcile;
 pub mod report;
 pub mod seller_accounts;
 pub mod session;

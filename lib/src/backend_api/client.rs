@@ -8,7 +8,11 @@
 //! times; other answers are final. The key is sent as a sensitive header
 //! and scrubbed from every error text; logs carry the path, never headers.
 
-use std::{fmt, time::Duration};
+use std::{
+    fmt,
+    sync::atomic::{AtomicU64, Ordering},
+    time::Duration,
+};
 
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -77,6 +81,8 @@ pub struct BackendApi {
     pacer: Pacer,
     retry: RetryPolicy,
     page_size: u32,
+    /// Every attempt sent, retries included.
+    requests: AtomicU64,
 }
 
 impl fmt::Debug for BackendApi {
@@ -112,7 +118,13 @@ impl BackendApi {
             pacer: Pacer::new(config.max_requests, config.window),
             retry: config.retry,
             page_size: config.page_size.clamp(1, super::config::MAX_PAGE_SIZE),
+            requests: AtomicU64::new(0),
         })
+    }
+
+    /// Requests sent so far (every attempt, retries included).
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
     }
 
     pub(crate) fn page_size(&self) -> u32 {
@@ -162,6 +174,7 @@ impl BackendApi {
         let (mut failures, mut throttled) = (0u32, 0u32);
         loop {
             self.pacer.acquire().await;
+            self.requests.fetch_add(1, Ordering::Relaxed);
             let last = match tokio::time::timeout(self.retry.attempt_timeout, self.attempt(&url)).await {
                 Err(_) => format!("timed out after {:?}", self.retry.attempt_timeout),
                 Ok(Attempt::Failed(reason)) => reason,

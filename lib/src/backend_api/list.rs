@@ -28,7 +28,7 @@
 
 use std::marker::PhantomData;
 
-use serde::de::DeserializeOwned;
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 use super::{
     client::{escape, ApiError, BackendApi},
@@ -60,18 +60,19 @@ impl BackendApi {
     }
 }
 
-#[derive(Debug, Clone)]
-enum Paging {
+/// Where the next page starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Paging {
     /// `starting_after`: the last id seen, `None` before the first page.
     Cursor(Option<String>),
     Offset(u64),
 }
 
-/// One listing in progress. Holds no more than the page it returns.
-#[derive(Debug)]
-pub struct Listing<'a, T> {
-    api: &'a BackendApi,
-    path: String,
+/// Everything a listing knows about its progress: saved after a page, it
+/// lets a later process go on from there ([`Listing::resume_at`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListingState {
     paging: Paging,
     complete: bool,
     pages: u64,
@@ -79,6 +80,14 @@ pub struct Listing<'a, T> {
     skipped: Vec<String>,
     first_total: Option<u64>,
     last_total: Option<u64>,
+}
+
+/// One listing in progress. Holds no more than the page it returns.
+#[derive(Debug)]
+pub struct Listing<'a, T> {
+    api: &'a BackendApi,
+    path: String,
+    state: ListingState,
     item: PhantomData<fn() -> T>,
 }
 
@@ -92,9 +101,7 @@ impl<'a, T> Listing<'a, T> {
     }
 
     fn new(api: &'a BackendApi, path: String, paging: Paging) -> Self {
-        Self {
-            api,
-            path,
+        let state = ListingState {
             paging,
             complete: false,
             pages: 0,
@@ -102,52 +109,64 @@ impl<'a, T> Listing<'a, T> {
             skipped: Vec::new(),
             first_total: None,
             last_total: None,
-            item: PhantomData,
-        }
+        };
+        Self { api, path, state, item: PhantomData }
+    }
+
+    /// The same listing, going on from a state saved earlier (by this or
+    /// another process). The state must come from a listing of the same kind.
+    pub fn resume_at(mut self, state: ListingState) -> Self {
+        self.state = state;
+        self
+    }
+
+    /// Where the listing stands, to save and resume from.
+    pub fn state(&self) -> &ListingState {
+        &self.state
     }
 
     /// The last page has been read.
     pub fn is_complete(&self) -> bool {
-        self.complete
+        self.state.complete
     }
 
     /// Complete, with every item decoded and (for offset listings) the same
     /// `total_count` throughout: what a reconciliation needs before it
     /// treats absence from the listing as deletion.
     pub fn is_exhaustive(&self) -> bool {
-        self.complete && self.skipped.is_empty() && !self.drifted()
+        self.state.complete && self.state.skipped.is_empty() && !self.drifted()
     }
 
     /// Pages read so far.
     pub fn pages(&self) -> u64 {
-        self.pages
+        self.state.pages
     }
 
     /// Items returned so far.
     pub fn fetched(&self) -> u64 {
-        self.fetched
+        self.state.fetched
     }
 
     /// Items left out because they could not be read at all (no string
     /// `id`, or not an object); their ids where they had one, else `"?"`.
     pub fn skipped(&self) -> &[String] {
-        &self.skipped
+        &self.state.skipped
     }
 
     /// The last `total_count` Clerk reported (offset listings only).
     pub fn total_count(&self) -> Option<u64> {
-        self.last_total
+        self.state.last_total
     }
 
     /// `total_count` changed between pages: rows were added or removed
     /// during an offset walk, which may have skipped some.
     pub fn drifted(&self) -> bool {
-        matches!((self.first_total, self.last_total), (Some(a), Some(b)) if a != b)
+        matches!((self.state.first_total, self.state.last_total), (Some(a), Some(b)) if a != b)
     }
 
     fn path_and_query(&self) -> String {
         let limit = self.api.page_size();
-        match &self.paging {
+        match &self.state.paging {
             Paging::Cursor(None) => format!("{}?limit={limit}&order_by=%2Bcreated_at", self.path),
             Paging::Cursor(Some(after)) => {
                 format!("{}?limit={limit}&order_by=%2Bcreated_at&starting_after={}", self.path, escape(after))
@@ -161,12 +180,12 @@ impl<T: DeserializeOwned> Listing<'_, T> {
     /// The next page, or `None` once the listing is complete. On an error
     /// nothing moves: call again to retry the same page.
     pub async fn next_page(&mut self) -> Result<Option<Vec<T>>, ApiError> {
-        if self.complete {
+        if self.state.complete {
             return Ok(None);
         }
         let path = self.path_and_query();
         let limit = u64::from(self.api.page_size());
-        let (items, total) = match self.paging {
+        let (items, total) = match self.state.paging {
             Paging::Cursor(_) => (self.api.get::<Vec<Item<T>>>(&path).await?, None),
             Paging::Offset(_) => match self.api.get::<DataPage<T>>(&path).await? {
                 Some(page) => (Some(page.data), page.total_count),
@@ -182,7 +201,7 @@ impl<T: DeserializeOwned> Listing<'_, T> {
         let next = if count < limit {
             None
         } else {
-            match &self.paging {
+            match &self.state.paging {
                 Paging::Offset(offset) => Some(Paging::Offset(offset + count)),
                 // The last item's id, read or not (an earlier one when the
                 // last has none: a few items come twice rather than never).
@@ -204,19 +223,19 @@ impl<T: DeserializeOwned> Listing<'_, T> {
                 Err(reason) => {
                     let id = item.id.unwrap_or_else(|| "?".into());
                     tracing::warn!(path = %self.path, %id, %reason, "skipped a list item that cannot be read");
-                    self.skipped.push(id);
+                    self.state.skipped.push(id);
                 }
             }
         }
-        self.pages += 1;
-        self.fetched += page.len() as u64;
+        self.state.pages += 1;
+        self.state.fetched += page.len() as u64;
         if total.is_some() {
-            self.first_total = self.first_total.or(total);
-            self.last_total = total;
+            self.state.first_total = self.state.first_total.or(total);
+            self.state.last_total = total;
         }
         match next {
-            Some(next) => self.paging = next,
-            None => self.complete = true,
+            Some(next) => self.state.paging = next,
+            None => self.state.complete = true,
         }
         Ok(Some(page))
     }

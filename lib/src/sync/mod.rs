@@ -24,6 +24,7 @@
 //! trip): the second, ending the memberships, must start after the first
 //! holds the row lock so that it sees memberships committed concurrently.
 
+pub mod absent;
 mod deletes;
 mod deliver;
 mod event;

@@ -12,8 +12,33 @@ use crate::{
     db::{statements::prepare, DbError},
 };
 
-/// What applying a page did. Objects neither created nor updated were
-/// already as new as the API's copy (or newer, or deleted).
+/// A row a page (or an absence) changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Changed {
+    /// The Clerk id: of the user, the organization, or the membership the
+    /// pair's row now shows.
+    pub clerk_id: String,
+    /// The row's Clerk clock after the change (none for deletions).
+    pub clerk_updated_ms: Option<i64>,
+    /// The row did not exist before.
+    pub created: bool,
+}
+
+/// What applying a page did: the rows it changed. Objects not among them
+/// were already as new as the API's copy (or newer, or deleted).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub changed: Vec<Changed>,
+}
+
+impl Applied {
+    pub fn summary(&self) -> PageApplied {
+        let created = self.changed.iter().filter(|c| c.created).count() as u64;
+        PageApplied { created, updated: self.changed.len() as u64 - created }
+    }
+}
+
+/// How many rows a page created and updated.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct PageApplied {
     pub created: u64,
@@ -22,7 +47,7 @@ pub struct PageApplied {
 
 /// Applies a page of users: each one only when newer than the row, never to
 /// a deleted user.
-pub async fn apply_users(client: &Client, users: &[UserRecord]) -> Result<PageApplied, DbError> {
+pub async fn apply_users(client: &Client, users: &[UserRecord]) -> Result<Applied, DbError> {
     let ids: Vec<&str> = users.iter().map(|u| u.id.as_str()).collect();
     let emails: Vec<Option<&str>> = users.iter().map(|u| u.email.as_deref()).collect();
     let first_names: Vec<Option<&str>> = users.iter().map(|u| u.first_name.as_deref()).collect();
@@ -33,13 +58,13 @@ pub async fn apply_users(client: &Client, users: &[UserRecord]) -> Result<PageAp
     let stmt =
         prepare(client, USERS_PAGE, &[text.clone(), text.clone(), text.clone(), text.clone(), text, Type::INT8_ARRAY])
             .await?;
-    let row = client.query_one(&stmt, &[&ids, &emails, &first_names, &last_names, &images, &clocks]).await?;
-    Ok(applied(&row))
+    let rows = client.query(&stmt, &[&ids, &emails, &first_names, &last_names, &images, &clocks]).await?;
+    Ok(applied(&rows))
 }
 
 /// Applies a page of organizations: each one when at least as new as the
 /// row (a deleted organization keeps converging its name, and stays deleted).
-pub async fn apply_organizations(client: &Client, organizations: &[OrgRecord]) -> Result<PageApplied, DbError> {
+pub async fn apply_organizations(client: &Client, organizations: &[OrgRecord]) -> Result<Applied, DbError> {
     let ids: Vec<&str> = organizations.iter().map(|o| o.id.as_str()).collect();
     let names: Vec<Option<&str>> = organizations.iter().map(|o| o.name.as_deref()).collect();
     let slugs: Vec<Option<&str>> = organizations.iter().map(|o| o.slug.as_deref()).collect();
@@ -48,14 +73,14 @@ pub async fn apply_organizations(client: &Client, organizations: &[OrgRecord]) -
     let mut types = vec![Type::TEXT_ARRAY; 4];
     types.push(Type::INT8_ARRAY);
     let stmt = prepare(client, ORGANIZATIONS_PAGE, &types).await?;
-    let row = client.query_one(&stmt, &[&ids, &names, &slugs, &images, &clocks]).await?;
-    Ok(applied(&row))
+    let rows = client.query(&stmt, &[&ids, &names, &slugs, &images, &clocks]).await?;
+    Ok(applied(&rows))
 }
 
 /// Applies a page of (live) memberships: each merged into its pair's history,
 /// so a removed membership id is never brought back; members and
 /// organizations not seen yet become placeholders, never overwriting data.
-pub async fn apply_memberships(client: &Client, memberships: &[MembershipRecord]) -> Result<PageApplied, DbError> {
+pub async fn apply_memberships(client: &Client, memberships: &[MembershipRecord]) -> Result<Applied, DbError> {
     let text = |f: fn(&MembershipRecord) -> Option<&str>| -> Vec<Option<&str>> { memberships.iter().map(f).collect() };
     let user_ids = text(|m| Some(m.member.user_id.as_str()));
     let first_names = text(|m| m.member.first_name.as_deref());
@@ -74,8 +99,8 @@ pub async fn apply_memberships(client: &Client, memberships: &[MembershipRecord]
     let mut types = vec![Type::TEXT_ARRAY; 9];
     types.extend([Type::INT8_ARRAY, Type::TEXT_ARRAY, Type::TEXT_ARRAY, Type::INT8_ARRAY]);
     let stmt = prepare(client, MEMBERSHIPS_PAGE, &types).await?;
-    let row = client
-        .query_one(
+    let rows = client
+        .query(
             &stmt,
             &[
                 &user_ids,
@@ -94,10 +119,18 @@ pub async fn apply_memberships(client: &Client, memberships: &[MembershipRecord]
             ],
         )
         .await?;
-    Ok(applied(&row))
+    Ok(applied(&rows))
 }
 
-fn applied(row: &tokio_postgres::Row) -> PageApplied {
-    let count = |column: &str| u64::try_from(row.get::<_, i64>(column)).unwrap_or(0);
-    PageApplied { created: count("created"), updated: count("updated") }
+/// The rows of a statement ending in `changed_rows!` (see `statements`).
+pub(crate) fn applied(rows: &[tokio_postgres::Row]) -> Applied {
+    let changed = rows
+        .iter()
+        .map(|row| Changed {
+            clerk_id: row.get("clerk_id"),
+            clerk_updated_ms: row.get("clerk_updated_ms"),
+            created: row.get("created"),
+        })
+        .collect();
+    Applied { changed }
 }

@@ -38,12 +38,17 @@ macro_rules! statements {
             record_only: statements!(@record $claim),
             record_only_as_text: statements!(@record $claim_as_text),
             user_upsert: statements!(@effect $fresh, "incoming_users", "sql/user_from_event.sql", "sql/user_upsert.sql", $claim),
-            user_delete: statements!(@effect $fresh, "sql/user_delete.sql", $claim),
+            user_delete: statements!(
+                @effect $fresh, "deleted_users", "sql/user_deleted_from_event.sql", "sql/user_delete.sql", $claim
+            ),
             organization_upsert: statements!(
                 @effect $fresh, "incoming_organizations", "sql/organization_from_event.sql",
                 "sql/organization_upsert.sql", $claim
             ),
-            organization_delete: statements!(@effect $fresh, "sql/organization_delete.sql", $claim),
+            organization_delete: statements!(
+                @effect $fresh, "deleted_organizations", "sql/organization_deleted_from_event.sql",
+                "sql/organization_delete.sql", $claim
+            ),
             membership: statements!(
                 @effect $fresh, "incoming_memberships", "sql/membership_from_event.sql", "sql/membership.sql", $claim
             ),
@@ -66,12 +71,6 @@ macro_rules! statements {
             "SELECT (SELECT count(*) FROM ev) AS recorded, (SELECT count(*) FROM applied) AS applied"
         )
     };
-    (@effect $fresh:literal, $effect:literal, $claim:literal) => {
-        concat!(
-            "WITH fresh AS (", include_str!($fresh), "),\n", include_str!($effect), ",\nev AS (", include_str!($claim), ")\n",
-            "SELECT (SELECT count(*) FROM ev) AS recorded, (SELECT count(*) FROM applied) AS applied"
-        )
-    };
 }
 
 /// New deliveries: the event row is inserted, once per message and family.
@@ -82,9 +81,10 @@ pub(super) const DELIVERING: Statements =
 pub(super) const REPLAYING: Statements =
     statements!("sql/event_replayable.sql", "sql/event_update.sql", "sql/event_update.sql");
 
-/// Run after a delete, in its transaction: end the memberships hanging from it.
-pub(super) const USER_END_MEMBERSHIPS: &str = include_str!("sql/user_end_memberships.sql");
-pub(super) const ORGANIZATION_END_MEMBERSHIPS: &str = include_str!("sql/organization_end_memberships.sql");
+/// Run after a delete, in its transaction: end the memberships hanging from
+/// it. `$1` is an array of Clerk ids (one for a webhook, a batch for reconcile).
+pub const USER_END_MEMBERSHIPS: &str = include_str!("sql/user_end_memberships.sql");
+pub const ORGANIZATION_END_MEMBERSHIPS: &str = include_str!("sql/organization_end_memberships.sql");
 
 /// Every statement by name, for the benchmarks (pgbench scripts are made
 /// from these, never copied by hand).
@@ -101,35 +101,85 @@ pub fn all() -> Vec<(&'static str, &'static str)> {
     ]
 }
 
+/// The final `SELECT` of every page and absence statement: the rows the
+/// rule changed (Clerk id, its clock after, created or not).
+macro_rules! changed_rows {
+    ($from:literal) => {
+        concat!("SELECT clerk_id, clerk_updated_ms, created FROM ", $from)
+    };
+}
+
 /// A page of the Backend API's users, applied through the webhooks' rule:
-/// `$1`–`$6` arrays; yields how many rows were created and updated.
-pub const USERS_PAGE: &str =
-    concat!(
-    "WITH incoming_users AS (", include_str!("sql/users_from_page.sql"), "),\n",
-    include_str!("sql/user_upsert.sql"), "\n",
-    "SELECT count(*) FILTER (WHERE created) AS created, count(*) FILTER (WHERE NOT created) AS updated FROM applied"
+/// `$1`–`$6` arrays; yields the users created or updated.
+pub const USERS_PAGE: &str = concat!(
+    "WITH incoming_users AS (",
+    include_str!("sql/users_from_page.sql"),
+    "),\n",
+    include_str!("sql/user_upsert.sql"),
+    "\n",
+    changed_rows!("applied")
 );
 
 /// A page of the Backend API's organizations, applied through the webhooks'
-/// rule: `$1`–`$5` arrays; yields how many rows were created and updated.
-pub const ORGANIZATIONS_PAGE: &str =
-    concat!(
-    "WITH incoming_organizations AS (", include_str!("sql/organizations_from_page.sql"), "),\n",
-    include_str!("sql/organization_upsert.sql"), "\n",
-    "SELECT count(*) FILTER (WHERE created) AS created, count(*) FILTER (WHERE NOT created) AS updated FROM applied"
+/// rule: `$1`–`$5` arrays; yields the organizations created or updated.
+pub const ORGANIZATIONS_PAGE: &str = concat!(
+    "WITH incoming_organizations AS (",
+    include_str!("sql/organizations_from_page.sql"),
+    "),\n",
+    include_str!("sql/organization_upsert.sql"),
+    "\n",
+    changed_rows!("applied")
 );
 
 /// A page of the Backend API's memberships, applied through the webhooks'
 /// rule (placeholders for members and organizations not seen yet, the
-/// membership history): `$1`–`$13` arrays; yields how many pairs were
-/// created and updated.
+/// membership history): `$1`–`$13` arrays; yields the memberships created
+/// or updated (by the id the pair's row now shows).
 pub const MEMBERSHIPS_PAGE: &str = concat!(
     "WITH incoming_memberships AS (",
     include_str!("sql/memberships_from_page.sql"),
     "),\n",
     include_str!("sql/membership.sql"),
     "\n",
-    "SELECT count(*) FILTER (WHERE changed AND created) AS created,
-            count(*) FILTER (WHERE changed AND NOT created) AS updated
-     FROM merged"
+    changed_rows!("merged WHERE changed")
+);
+
+/// Absence from a complete listing (`$1` run, `$2` the moment the listing
+/// began, in ms, `$3` candidate ids or NULL): the candidates, found before
+/// anything is deleted (for dry runs, and the guard against mass deletion).
+pub const USERS_ABSENT: &str =
+    concat!("SELECT clerk_user_id FROM (", include_str!("sql/users_absent.sql"), ") AS absent");
+pub const ORGANIZATIONS_ABSENT: &str =
+    concat!("SELECT clerk_org_id FROM (", include_str!("sql/organizations_absent.sql"), ") AS absent");
+pub const MEMBERSHIPS_ABSENT: &str =
+    concat!("SELECT membership_id FROM (", include_str!("sql/memberships_absent.sql"), ") AS absent");
+
+/// The same, applied through the webhooks' delete rules (users scrubbed,
+/// organizations kept as deleted) and, for memberships, the membership
+/// rule as removals; yields the rows deleted. The memberships of deleted
+/// users and organizations are ended after, by [`USER_END_MEMBERSHIPS`] and
+/// [`ORGANIZATION_END_MEMBERSHIPS`].
+pub const USERS_DELETE_ABSENT: &str = concat!(
+    "WITH deleted_users AS (",
+    include_str!("sql/users_absent.sql"),
+    "),\n",
+    include_str!("sql/user_delete.sql"),
+    "\n",
+    "SELECT clerk_id, NULL::bigint AS clerk_updated_ms, false AS created FROM applied"
+);
+pub const ORGANIZATIONS_DELETE_ABSENT: &str = concat!(
+    "WITH deleted_organizations AS (",
+    include_str!("sql/organizations_absent.sql"),
+    "),\n",
+    include_str!("sql/organization_delete.sql"),
+    "\n",
+    "SELECT clerk_id, NULL::bigint AS clerk_updated_ms, false AS created FROM applied"
+);
+pub const MEMBERSHIPS_REMOVE_ABSENT: &str = concat!(
+    "WITH incoming_memberships AS (",
+    include_str!("sql/memberships_absent.sql"),
+    "),\n",
+    include_str!("sql/membership.sql"),
+    "\n",
+    changed_rows!("merged WHERE changed")
 );

@@ -14,6 +14,7 @@ mod least_privilege;
 mod migrations;
 mod pages;
 mod prune;
+mod reconcile;
 mod replay;
 mod seconds;
 mod secrets;

@@ -46,11 +46,11 @@ async fn a_page_of_users_follows_the_webhook_rules() {
     let client = pool.get().await.unwrap();
 
     let page = [user("user_new", "New", 100), user("user_newer", "Api", 300), user("user_gone", "Back", 900)];
-    assert_eq!(apply_users(&client, &page).await.unwrap(), PageApplied { created: 1, updated: 0 });
+    assert_eq!(apply_users(&client, &page).await.unwrap().summary(), PageApplied { created: 1, updated: 0 });
     // The same page again changes nothing; a newer copy updates.
-    assert_eq!(apply_users(&client, &page).await.unwrap(), PageApplied::default());
+    assert_eq!(apply_users(&client, &page).await.unwrap().summary(), PageApplied::default());
     let newer = [user("user_new", "Renamed", 150)];
-    assert_eq!(apply_users(&client, &newer).await.unwrap(), PageApplied { created: 0, updated: 1 });
+    assert_eq!(apply_users(&client, &newer).await.unwrap().summary(), PageApplied { created: 0, updated: 1 });
 
     let rows = stack
         .db
@@ -77,7 +77,7 @@ async fn a_page_of_organizations_follows_the_webhook_rules() {
     let client = pool.get().await.unwrap();
 
     let page = [org("org_new", "New", 100), org("org_newer", "Api", 300), org("org_gone", "Named", 100)];
-    let applied = apply_organizations(&client, &page).await.unwrap();
+    let applied = apply_organizations(&client, &page).await.unwrap().summary();
     assert_eq!(applied, PageApplied { created: 1, updated: 1 }, "the deleted one takes its name, stays deleted");
     let rows = stack
         .db
@@ -136,11 +136,15 @@ async fn a_page_of_memberships_follows_the_webhook_rules() {
         membership("orgmem_removed", "user_ada", "org_acme", "org:member", 900),
         membership("orgmem_bob", "user_bob", "org_new", "org:member", 100),
     ];
-    assert_eq!(apply_memberships(&client, &page).await.unwrap(), PageApplied { created: 1, updated: 0 });
-    assert_eq!(apply_memberships(&client, &page).await.unwrap(), PageApplied::default(), "nothing new the second time");
+    assert_eq!(apply_memberships(&client, &page).await.unwrap().summary(), PageApplied { created: 1, updated: 0 });
+    assert_eq!(
+        apply_memberships(&client, &page).await.unwrap().summary(),
+        PageApplied::default(),
+        "nothing new the second time"
+    );
     // Ada re-added under a new id: active again.
     let re_added = [membership("orgmem_readded", "user_ada", "org_acme", "org:member", 1000)];
-    assert_eq!(apply_memberships(&client, &re_added).await.unwrap(), PageApplied { created: 0, updated: 1 });
+    assert_eq!(apply_memberships(&client, &re_added).await.unwrap().summary(), PageApplied { created: 0, updated: 1 });
 
     let rows = stack
         .db

@@ -82,7 +82,8 @@ merged AS (
     WHERE m.membership_history IS DISTINCT FROM clerk_sync_membership_merge(
               m.membership_history, EXCLUDED.clerk_membership_id, EXCLUDED.clerk_updated_ms, EXCLUDED.role,
               EXCLUDED.removed_at IS NOT NULL)
-    RETURNING m.updated_at = now() AS changed, (xmax = 0) AS created),
+    RETURNING m.clerk_membership_id AS clerk_id, m.clerk_updated_ms, m.updated_at = now() AS changed,
+              (xmax = 0) AS created),
 -- Applied when what the row shows changed; an event that only adds to the
 -- history (a removal of an id already superseded) is stale.
 applied AS (SELECT FROM merged WHERE changed)

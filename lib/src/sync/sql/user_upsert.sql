@@ -10,4 +10,4 @@ applied AS (
         image_url = EXCLUDED.image_url, clerk_updated_ms = EXCLUDED.clerk_updated_ms, updated_at = now()
     WHERE u.deleted_at IS NULL
       AND (u.clerk_updated_ms IS NULL OR u.clerk_updated_ms < EXCLUDED.clerk_updated_ms)
-    RETURNING u.clerk_user_id, (xmax = 0) AS created)
+    RETURNING u.clerk_user_id AS clerk_id, u.clerk_updated_ms, (xmax = 0) AS created)

@@ -1,0 +1,4 @@
+-- The organization an `organization.deleted` event names: $9 clerk_org_id,
+-- $10 deleted_ms.
+SELECT $9::text AS clerk_org_id, $10::bigint AS deleted_ms
+FROM fresh

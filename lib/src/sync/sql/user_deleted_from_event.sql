@@ -1,0 +1,3 @@
+-- The user a `user.deleted` event names: $9 clerk_user_id, $10 deleted_ms.
+SELECT $9::text AS clerk_user_id, $10::bigint AS deleted_ms
+FROM fresh

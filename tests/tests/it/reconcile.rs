@@ -1,0 +1,473 @@
+//! Reconcile against the fake Backend API: a backfill equals Clerk's data,
+//! a second run changes nothing, edits and deletions converge through the
+//! webhooks' rules, and nothing a webhook brought, or a failed listing
+//! implies, is ever undone.
+
+use std::time::Duration;
+
+use clerk_sync::{
+    backend_api::{BackendApi, BackendApiConfig, RetryPolicy},
+    reconcile::{reconcile, Counts, Kind, Options, Outcome, Quiet, ReconcileError, Report, Trigger},
+};
+use clerk_sync_tests::{
+    clerk::{simple_user, T0},
+    fake_backend_api::{membership, organization, user, FakeBackendApi, FAKE_KEY},
+    TestStack, Vars,
+};
+use serde_json::{json, Value};
+use tokio::time::Instant;
+
+fn api(fake: &FakeBackendApi) -> BackendApi {
+    let vars = Vars(vec![("CLERK_SECRET_KEY", FAKE_KEY.to_string()), ("CLERK_API_URL", fake.url())]);
+    let mut config = BackendApiConfig::from_source(&vars).expect("valid settings");
+    // Small pages, so that every listing spans several.
+    config.page_size = 5;
+    config.max_requests = 1000;
+    config.retry = RetryPolicy {
+        attempts: 2,
+        base_backoff: Duration::from_millis(5),
+        max_backoff: Duration::from_millis(10),
+        attempt_timeout: Duration::from_secs(5),
+        throttled_attempts: 3,
+        max_retry_after: Duration::from_secs(2),
+    };
+    BackendApi::new(config).expect("client builds")
+}
+
+/// Clerk's data: 12 users, 4 organizations, each user a member of one or
+/// two (the first user of each organization its admin).
+struct Clerk {
+    users: Vec<Value>,
+    organizations: Vec<Value>,
+    memberships: Vec<Value>,
+}
+
+fn user_id(i: usize) -> String {
+    format!("user_{i:03}")
+}
+
+fn org_id(i: usize) -> String {
+    format!("org_{i:02}")
+}
+
+impl Clerk {
+    fn new() -> Self {
+        let users: Vec<Value> =
+            (0..12).map(|i| user(&user_id(i), T0 + i as i64, &format!("u{i}@example.test"))).collect();
+        let organizations: Vec<Value> = (0..4).map(|i| organization(&org_id(i), T0 + i as i64)).collect();
+        let mut memberships = Vec::new();
+        for u in 0..12 {
+            for o in [u % 4, (u + 1) % 4].into_iter().take(1 + u % 2) {
+                let role = if u < 4 { "org:admin" } else { "org:member" };
+                let id = format!("orgmem_{u:03}_{o}");
+                memberships.push(membership(&id, &organizations[o], &user_id(u), role, T0 + 100 + u as i64));
+            }
+        }
+        Self { users, organizations, memberships }
+    }
+
+    fn serve(&self, fake: &FakeBackendApi) {
+        fake.set_users(self.users.clone());
+        fake.set_organizations(self.organizations.clone());
+        fake.set_memberships(self.memberships.clone());
+    }
+}
+
+/// The mirror as Clerk's data would make it: what a backfill must equal.
+fn expected(clerk: &Clerk) -> Value {
+    let mut users: Vec<Value> = clerk
+        .users
+        .iter()
+        .map(|u| {
+            json!({
+                "clerk_user_id": u["id"], "email": u["email_addresses"][1]["email_address"],
+                "first_name": u["first_name"], "last_name": u["last_name"], "image_url": u["image_url"],
+                "deleted": false
+            })
+        })
+        .collect();
+    users.sort_by_key(|u| u["clerk_user_id"].as_str().map(str::to_string));
+    let mut organizations: Vec<Value> = clerk
+        .organizations
+        .iter()
+        .map(|o| json!({"clerk_org_id": o["id"], "name": o["name"], "slug": o["slug"], "deleted": false}))
+        .collect();
+    organizations.sort_by_key(|o| o["clerk_org_id"].as_str().map(str::to_string));
+    let mut memberships: Vec<Value> = clerk
+        .memberships
+        .iter()
+        .map(|m| {
+            json!({
+                "clerk_user_id": m["public_user_data"]["user_id"], "clerk_org_id": m["organization"]["id"],
+                "role": m["role"], "clerk_membership_id": m["id"], "active": true
+            })
+        })
+        .collect();
+    memberships.sort_by_key(|m| (m["clerk_user_id"].to_string(), m["clerk_org_id"].to_string()));
+    json!({"users": users, "organizations": organizations, "memberships": memberships})
+}
+
+async fn mirror(stack: &TestStack) -> Value {
+    json!({
+        "users": stack.db.rows(
+            "SELECT clerk_user_id, email, first_name, last_name, image_url, deleted_at IS NOT NULL AS deleted
+             FROM users ORDER BY clerk_user_id").await,
+        "organizations": stack.db.rows(
+            "SELECT clerk_org_id, name, slug, deleted_at IS NOT NULL AS deleted
+             FROM organization ORDER BY clerk_org_id").await,
+        "memberships": stack.db.rows(
+            "SELECT u.clerk_user_id, o.clerk_org_id, m.role, m.clerk_membership_id, m.deleted_at IS NULL AS active
+             FROM user_organizations m JOIN users u ON u.id = m.user_id
+             JOIN organization o ON o.id = m.organization_id ORDER BY 1, 2").await,
+    })
+}
+
+async fn run_with(stack: &TestStack, api: &BackendApi, options: Options) -> Result<Outcome, ReconcileError> {
+    let pool = clerk_sync_tests::pool(&stack.db.url, 1);
+    let client = pool.get().await.expect("connection");
+    reconcile(&client, api, &options, &Quiet).await
+}
+
+async fn run(stack: &TestStack, api: &BackendApi) -> Report {
+    run_with(stack, api, Options::new(Trigger::Cli)).await.expect("the run completes").report
+}
+
+async fn dry_run(stack: &TestStack, api: &BackendApi) -> Report {
+    let options = Options { dry_run: true, ..Options::new(Trigger::Cli) };
+    run_with(stack, api, options).await.expect("the dry run completes").report
+}
+
+fn counts(seen: u64, created: u64, updated: u64, deleted: u64) -> Counts {
+    Counts { seen, created, updated, deleted, unchanged: seen - created - updated }
+}
+
+fn unchanged(seen: u64) -> Counts {
+    counts(seen, 0, 0, 0)
+}
+
+#[tokio::test]
+async fn a_backfill_from_empty_equals_clerk_and_a_second_run_changes_nothing() {
+    let stack = TestStack::spawn().await;
+    let fake = FakeBackendApi::start().await;
+    let clerk = Clerk::new();
+    clerk.serve(&fake);
+    let api = api(&fake);
+
+    let first = run(&stack, &api).await;
+    let m = clerk.memberships.len() as u64;
+    assert_eq!(
+        first,
+        Report {
+            complete: true,
+            dry_run: false,
+            users: counts(12, 12, 0, 0),
+            organizations: counts(4, 4, 0, 0),
+            memberships: counts(m, m, 0, 0),
+        }
+    );
+    assert_eq!(mirror(&stack).await, expected(&clerk));
+
+    let before = mirror(&stack).await;
+    let second = run(&stack, &api).await;
+    assert_eq!(
+        second,
+        Report {
+            complete: true,
+            dry_run: false,
+            users: unchanged(12),
+            organizations: unchanged(4),
+            memberships: unchanged(m),
+        }
+    );
+    assert_eq!(mirror(&stack).await, before);
+    // What each run changed is on record: everything, then nothing.
+    let changes = stack
+        .db
+        .rows(
+            "SELECT run_id, kind, action, count(*) AS n FROM clerk_reconcile_changes GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+        )
+        .await;
+    assert_eq!(
+        changes,
+        vec![
+            json!({"run_id": 1, "kind": "membership", "action": "created", "n": m}),
+            json!({"run_id": 1, "kind": "organization", "action": "created", "n": 4}),
+            json!({"run_id": 1, "kind": "user", "action": "created", "n": 12}),
+        ]
+    );
+    let runs =
+        stack.db.rows("SELECT id, state, complete, trigger, dry_run FROM clerk_reconcile_runs ORDER BY id").await;
+    assert_eq!(runs.len(), 2);
+    assert!(runs.iter().all(|r| r["state"] == "completed" && r["complete"] == true), "{runs:?}");
+    assert_eq!(stack.db.count("clerk_reconcile_seen").await, 0, "a finished run frees its ids");
+}
+
+#[tokio::test]
+async fn edits_deletions_removals_re_adds_and_role_changes_converge() {
+    let stack = TestStack::spawn().await;
+    let fake = FakeBackendApi::start().await;
+    let mut clerk = Clerk::new();
+    clerk.serve(&fake);
+    let api = api(&fake);
+    run(&stack, &api).await;
+
+    // In Clerk, later: user 5 renamed, user 6 deleted, org 3 deleted (its
+    // memberships with it), user 7 removed from org 3… and user 8 removed
+    // from org 0 then re-added (a new membership id), user 9 made admin.
+    let later = T0 + 10_000;
+    clerk.users[5]["first_name"] = json!("Renamed");
+    clerk.users[5]["updated_at"] = json!(later);
+    clerk.users.remove(6);
+    clerk.organizations.remove(3);
+    clerk.memberships.retain(|m| m["organization"]["id"] != "org_03" && m["public_user_data"]["user_id"] != "user_006");
+    let at = |m: &Value, u: &str, o: &str| m["public_user_data"]["user_id"] == u && m["organization"]["id"] == o;
+    clerk.memberships.retain(|m| !at(m, "user_008", "org_00"));
+    let org0 = clerk.organizations[0].clone();
+    clerk.memberships.push(membership("orgmem_008_0_again", &org0, "user_008", "org:member", later));
+    for m in clerk.memberships.iter_mut().filter(|m| at(m, "user_009", "org_01")) {
+        m["role"] = json!("org:admin");
+        m["updated_at"] = json!(later);
+    }
+    clerk.serve(&fake);
+
+    let report = run(&stack, &api).await;
+    assert!(report.complete);
+    assert_eq!(report.users, counts(11, 0, 1, 1));
+    assert_eq!(report.organizations, counts(3, 0, 0, 1));
+    assert_eq!((report.memberships.created, report.memberships.updated), (0, 2), "{report:?}");
+
+    let now = mirror(&stack).await;
+    let user6 = &now["users"][6];
+    assert_eq!(
+        user6,
+        &json!({"clerk_user_id": "user_006", "email": null, "first_name": null, "last_name": null, "image_url": null, "deleted": true}),
+        "scrubbed"
+    );
+    assert_eq!(now["users"][5]["first_name"], "Renamed");
+    let active = |u: &str, o: &str| {
+        now["memberships"].as_array().unwrap().iter().find(|m| m["clerk_user_id"] == u && m["clerk_org_id"] == o).map(
+            |m| {
+                (
+                    m["active"].as_bool().unwrap(),
+                    m["role"].as_str().unwrap().to_string(),
+                    m["clerk_membership_id"].as_str().unwrap().to_string(),
+                )
+            },
+        )
+    };
+    assert_eq!(now["organizations"][3]["deleted"], true);
+    assert!(!active("user_003", "org_03").unwrap().0, "org 3's memberships ended with it");
+    assert!(!active("user_006", "org_02").unwrap().0, "user 6's memberships ended with them");
+    assert_eq!(active("user_008", "org_00").unwrap(), (true, "org:member".into(), "orgmem_008_0_again".into()));
+    assert_eq!(active("user_009", "org_01").unwrap().1, "org:admin");
+    // The membership rows of users and organizations still in Clerk, and
+    // their data, are exactly Clerk's.
+    let live = |v: &Value| -> Vec<Value> {
+        v["memberships"].as_array().unwrap().iter().filter(|m| m["active"] == true).cloned().collect()
+    };
+    assert_eq!(live(&now), live(&expected(&clerk)));
+
+    // Why each row changed is on record.
+    let changes = stack.db.rows("SELECT kind, clerk_id, action FROM clerk_reconcile_changes WHERE run_id = 2 AND kind <> 'membership' ORDER BY kind, clerk_id").await;
+    assert_eq!(
+        changes,
+        vec![
+            json!({"kind": "organization", "clerk_id": "org_03", "action": "deleted"}),
+            json!({"kind": "user", "clerk_id": "user_005", "action": "updated"}),
+            json!({"kind": "user", "clerk_id": "user_006", "action": "deleted"}),
+        ]
+    );
+    // And a third run finds nothing left to do.
+    let third = run(&stack, &api).await;
+    assert!(third.complete && third.no_drift(), "{third:?}");
+}
+
+#[tokio::test]
+async fn a_webhook_newer_than_the_api_copy_survives() {
+    let stack = TestStack::spawn().await;
+    let fake = FakeBackendApi::start().await;
+    let clerk = Clerk::new();
+    clerk.serve(&fake);
+    let api = api(&fake);
+    // The webhook is newer than what the listing returns for user 2.
+    stack
+        .expect(
+            "msg_newer",
+            &simple_user("user.updated", "user_002", 50_000, "FromWebhook", "w@example.test"),
+            "processed",
+        )
+        .await;
+    let report = run(&stack, &api).await;
+    assert_eq!(report.users, counts(12, 11, 0, 0), "user 2 is unchanged: the row is newer");
+    let row = stack.db.rows("SELECT first_name, email FROM users WHERE clerk_user_id = 'user_002'").await;
+    assert_eq!(row, vec![json!({"first_name": "FromWebhook", "email": "w@example.test"})]);
+}
+
+#[tokio::test]
+async fn a_user_created_during_the_scan_survives_it() {
+    let stack = TestStack::spawn().await;
+    let fake = FakeBackendApi::start().await;
+    let clerk = Clerk::new();
+    clerk.serve(&fake);
+    let api = api(&fake);
+    run(&stack, &api).await;
+    // Slow pages, and a sign-up whose webhook lands while the users are
+    // listed, after the page it would be on.
+    fake.set_latency(Duration::from_millis(150));
+    let during = async {
+        while !fake.log().iter().rev().take(3).any(|l| l.path == "/v1/users") {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let created = simple_user("user.created", "user_new", 20_000, "New", "new@example.test");
+        stack.expect("msg_new", &created, "processed").await;
+    };
+    let (report, ()) = tokio::join!(run(&stack, &api), during);
+    assert!(report.complete);
+    assert_eq!(report.users.deleted, 0, "{report:?}");
+    let row = stack.db.rows("SELECT first_name, deleted_at FROM users WHERE clerk_user_id = 'user_new'").await;
+    assert_eq!(row, vec![json!({"first_name": "New", "deleted_at": null})]);
+}
+
+#[tokio::test]
+async fn a_failed_listing_deletes_nothing() {
+    let stack = TestStack::spawn().await;
+    let fake = FakeBackendApi::start().await;
+    let clerk = Clerk::new();
+    clerk.serve(&fake);
+    let api = api(&fake);
+    run(&stack, &api).await;
+    // User 4 is deleted in Clerk, but the listing fails part-way, for good.
+    fake.remove("user_004");
+    fake.fail_lists_after(1, 503, u32::MAX);
+    let failed = run_with(&stack, &api, Options::new(Trigger::Cli)).await;
+    assert!(matches!(failed, Err(ReconcileError::Api(_))), "{failed:?}");
+    let row = stack.db.rows("SELECT deleted_at IS NULL AS live FROM users WHERE clerk_user_id = 'user_004'").await;
+    assert_eq!(row, vec![json!({"live": true})]);
+    let runs = stack
+        .db
+        .rows("SELECT state, complete, error IS NOT NULL AS has_error FROM clerk_reconcile_runs WHERE id = 2")
+        .await;
+    assert_eq!(runs, vec![json!({"state": "failed", "complete": false, "has_error": true})]);
+    // Once Clerk answers again, the next run completes and deletes it.
+    fake.clear_failures();
+    let report = run(&stack, &api).await;
+    assert_eq!(report.users.deleted, 1);
+}
+
+#[tokio::test]
+async fn a_dry_run_writes_nothing_and_reports_the_drift() {
+    let stack = TestStack::spawn().await;
+    let fake = FakeBackendApi::start().await;
+    let clerk = Clerk::new();
+    clerk.serve(&fake);
+    let api = api(&fake);
+
+    let empty = mirror(&stack).await;
+    let report = dry_run(&stack, &api).await;
+    let m = clerk.memberships.len() as u64;
+    assert!(report.dry_run && report.complete);
+    assert_eq!((report.users, report.organizations), (counts(12, 12, 0, 0), counts(4, 4, 0, 0)));
+    assert_eq!(report.memberships, counts(m, m, 0, 0));
+    assert_eq!(mirror(&stack).await, empty, "nothing written");
+
+    run(&stack, &api).await;
+    let before = mirror(&stack).await;
+    fake.remove("user_004");
+    fake.remove("org_01");
+    let report = dry_run(&stack, &api).await;
+    assert_eq!((report.users.deleted, report.organizations.deleted), (1, 1), "{report:?}");
+    assert_eq!(mirror(&stack).await, before, "nothing deleted");
+}
+
+#[tokio::test]
+async fn most_rows_absent_is_refused_unless_allowed() {
+    let stack = TestStack::spawn().await;
+    let fake = FakeBackendApi::start().await;
+    let clerk = Clerk::new();
+    clerk.serve(&fake);
+    let api = api(&fake);
+    run(&stack, &api).await;
+    // A key of another (empty) instance: every user absent.
+    fake.set_users(vec![]);
+    let refused = run_with(&stack, &api, Options::new(Trigger::Cli)).await;
+    assert!(
+        matches!(refused, Err(ReconcileError::MassDeletion { kind: Kind::Users, absent: 12, live: 12 })),
+        "{refused:?}"
+    );
+    assert_eq!(stack.db.rows("SELECT count(*) AS n FROM users WHERE deleted_at IS NULL").await, vec![json!({"n": 12})]);
+    let allowed = Options { allow_mass_deletion: true, ..Options::new(Trigger::Cli) };
+    let report = run_with(&stack, &api, allowed).await.expect("allowed").report;
+    assert_eq!(report.users.deleted, 12);
+}
+
+#[tokio::test]
+async fn two_runs_never_overlap() {
+    let stack = TestStack::spawn().await;
+    let fake = FakeBackendApi::start().await;
+    Clerk::new().serve(&fake);
+    fake.set_latency(Duration::from_millis(100));
+    let api = api(&fake);
+    let second = async {
+        while fake.log().is_empty() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        run_with(&stack, &api, Options::new(Trigger::Schedule)).await
+    };
+    let (first, second) = tokio::join!(run(&stack, &api), second);
+    assert!(first.complete);
+    assert!(matches!(second, Err(ReconcileError::Busy { .. })), "{second:?}");
+    // The lock is free again.
+    fake.set_latency(Duration::ZERO);
+    assert!(run(&stack, &api).await.no_drift());
+}
+
+#[tokio::test]
+async fn a_run_stopped_by_its_deadline_resumes_from_its_checkpoint() {
+    let stack = TestStack::spawn().await;
+    let fake = FakeBackendApi::start().await;
+    let clerk = Clerk::new();
+    clerk.serve(&fake);
+    fake.set_latency(Duration::from_millis(60));
+    let api = api(&fake);
+    // Time for a couple of pages of users, not all three.
+    let options =
+        Options { stop_at: Some(Instant::now() + Duration::from_millis(100)), ..Options::new(Trigger::Schedule) };
+    let first = run_with(&stack, &api, options).await.expect("suspended, not failed");
+    assert!(first.suspended && !first.report.complete, "{first:?}");
+    let seen_first = first.report.users.seen;
+    assert!(seen_first > 0 && seen_first < 12, "{first:?}");
+
+    fake.set_latency(Duration::ZERO);
+    let requests_before = fake.log().len();
+    let second = run_with(&stack, &api, Options::new(Trigger::Schedule)).await.expect("completes");
+    assert!(second.resumed && second.report.complete, "{second:?}");
+    assert_eq!(second.run_id, first.run_id, "the same run, resumed");
+    assert_eq!(second.report.users.seen, 12, "every user counted once");
+    let users_from_the_start = fake.log()[requests_before..]
+        .iter()
+        .filter(|l| l.path == "/v1/users" && l.param("starting_after").is_none())
+        .count();
+    assert_eq!(users_from_the_start, 0, "the listing went on where it stopped");
+    assert_eq!(mirror(&stack).await, expected(&clerk));
+}
+
+#[tokio::test]
+async fn the_pace_holds_over_a_whole_run() {
+    let stack = TestStack::spawn().await;
+    let fake = FakeBackendApi::start().await;
+    Clerk::new().serve(&fake);
+    let vars = Vars(vec![("CLERK_SECRET_KEY", FAKE_KEY.to_string()), ("CLERK_API_URL", fake.url())]);
+    let mut config = BackendApiConfig::from_source(&vars).expect("valid settings");
+    // Clerk's 10 s window scaled to 500 ms, 4 requests in any of them.
+    (config.page_size, config.max_requests, config.window) = (3, 4, Duration::from_millis(500));
+    let api = BackendApi::new(config).expect("client");
+    let report = run(&stack, &api).await;
+    assert!(report.complete);
+    let starts: Vec<_> = fake.log().iter().map(|l| l.at).collect();
+    assert!(starts.len() >= 12, "{}", starts.len());
+    for (i, start) in starts.iter().enumerate() {
+        let in_window =
+            starts[i..].iter().take_while(|s| s.duration_since(*start) < Duration::from_millis(490)).count();
+        assert!(in_window <= 4, "{in_window} requests within 500 ms");
+    }
+}
