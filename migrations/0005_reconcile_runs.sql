@@ -17,7 +17,12 @@ CREATE TABLE clerk_reconcile_runs (
     -- Where the run stands: the listing in progress, its position, when each
     -- listing began (see lib/src/reconcile/checkpoint.rs).
     checkpoint  jsonb NOT NULL DEFAULT '{}',
+    -- Requests sent to the Backend API, and the time spent waiting on it
+    -- and on the database (they overlap: pages are fetched while others
+    -- are written), over every invocation of the run.
     api_requests bigint NOT NULL DEFAULT 0,
+    api_ms      bigint NOT NULL DEFAULT 0,
+    db_ms       bigint NOT NULL DEFAULT 0,
     error       text,
     started_at  timestamptz NOT NULL DEFAULT now(),
     finished_at timestamptz

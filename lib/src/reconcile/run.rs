@@ -19,7 +19,7 @@ use super::{
     kind::Kind,
     listed::{Listed, Records},
     progress::Progress,
-    store::{self, Ending, Prepared, Run},
+    store::{self, Ending, Prepared, Run, Spent},
 };
 use crate::{
     backend_api::{list::ListingState, BackendApi, Membership, Organization, User},
@@ -140,7 +140,7 @@ pub async fn reconcile(
         progress,
         prepared: match Prepared::on(client).await {
             Ok(prepared) => prepared,
-            Err(e) => return fail(client, &run, api.requests(), e.into()).await,
+            Err(e) => return fail(client, &run, &Spent::default(), e.into()).await,
         },
         requests_before: api.requests(),
         api_time: Duration::ZERO,
@@ -149,14 +149,15 @@ pub async fn reconcile(
     };
     let result = phases(&mut cx, &mut run).await;
     let requests = api.requests() - cx.requests_before;
+    let spent = Spent { requests, api: cx.api_time, db: cx.db_time };
     let suspended = match result {
         Ok(suspended) => suspended,
-        Err(e) => return fail(client, &run, requests, e).await,
+        Err(e) => return fail(client, &run, &spent, e).await,
     };
     run.report.complete = !suspended && Kind::ALL.iter().all(|&kind| run.checkpoint.of(kind).exhaustive);
     let ending = if suspended { Ending::Suspended } else { Ending::Completed };
     let note = (!cx.notes.is_empty()).then(|| cx.notes.join("; "));
-    run.finish(client, ending, requests, note.as_deref()).await?;
+    run.finish(client, ending, &spent, note.as_deref()).await?;
     let outcome = Outcome {
         report: run.report.clone(),
         run_id: run.id,
@@ -182,10 +183,10 @@ pub async fn reconcile(
 
 /// Records the failure (best effort: the database may be what failed) and
 /// returns it.
-async fn fail(client: &Client, run: &Run, requests: u64, e: ReconcileError) -> Result<Outcome, ReconcileError> {
+async fn fail(client: &Client, run: &Run, spent: &Spent, e: ReconcileError) -> Result<Outcome, ReconcileError> {
     tracing::error!(run = run.id, error = %e, "reconcile run failed");
     rollback(client).await;
-    if let Err(record) = run.finish(client, Ending::Failed, requests, Some(&e.to_string())).await {
+    if let Err(record) = run.finish(client, Ending::Failed, spent, Some(&e.to_string())).await {
         tracing::warn!(run = run.id, error = %record, "could not record the failed reconcile run");
     }
     Err(e)

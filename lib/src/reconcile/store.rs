@@ -81,6 +81,7 @@ UPDATE clerk_reconcile_runs SET counts = $2, checkpoint = $3, api_requests = $4 
 const FINISH: &str = "
 UPDATE clerk_reconcile_runs
 SET state = $2, complete = $3, counts = $4, checkpoint = $5, api_requests = $6, error = $7,
+    api_ms = api_ms + $8, db_ms = db_ms + $9,
     finished_at = CASE WHEN $2 IN ('completed', 'failed') THEN now() END
 WHERE id = $1";
 
@@ -103,6 +104,15 @@ impl Ending {
             Ending::Failed => "failed",
         }
     }
+}
+
+/// What this invocation spent: requests to the Backend API, time waiting
+/// on it and on the database.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Spent {
+    pub requests: u64,
+    pub api: Duration,
+    pub db: Duration,
 }
 
 /// A run this process holds the lock for.
@@ -273,9 +283,10 @@ impl Run {
         &self,
         client: &Client,
         ending: Ending,
-        requests: u64,
+        spent: &Spent,
         error: Option<&str>,
     ) -> Result<(), tokio_postgres::Error> {
+        let requests = spent.requests;
         let (counts, checkpoint) = self.json();
         let requests = self.earlier_requests + i64::try_from(requests).unwrap_or(i64::MAX);
         let (state, complete) = (ending.state(), self.report.complete);
