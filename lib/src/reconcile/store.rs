@@ -292,7 +292,13 @@ impl Run {
         let (state, complete) = (ending.state(), self.report.complete);
         client.batch_execute("BEGIN").await?;
         let result = async {
-            client.execute(FINISH, &[&self.id, &state, &complete, &counts, &checkpoint, &requests, &error]).await?;
+            let (api_ms, db_ms) = (millis(spent.api), millis(spent.db));
+            client
+                .execute(
+                    FINISH,
+                    &[&self.id, &state, &complete, &counts, &checkpoint, &requests, &error, &api_ms, &db_ms],
+                )
+                .await?;
             if ending != Ending::Suspended {
                 client.execute(FORGET_SEEN, &[&self.id]).await?;
             }

@@ -332,3 +332,117 @@ proptest! {
         prop_assert_eq!(memberships, expected_memberships, "the mirror is not Clerk's");
     }
 }
+
+/// What Clerk's Backend API holds at the end of a history: the latest data
+/// of each live user and organization (a webhook's `data` is the API's
+/// object), and each live membership with its organization in full.
+fn backend_api_state(events: &[Value], active: &[Value]) -> (Vec<Value>, Vec<Value>, Vec<Value>) {
+    let (mut users, mut orgs, mut memberships) = (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
+    for event in events {
+        let data = &event["data"];
+        let id = data["id"].as_str().unwrap_or_default().to_string();
+        match event["type"].as_str().unwrap_or_default() {
+            "user.created" | "user.updated" => drop(users.insert(id, data.clone())),
+            "user.deleted" => drop(users.remove(&id)),
+            "organization.created" | "organization.updated" => drop(orgs.insert(id, data.clone())),
+            "organization.deleted" => drop(orgs.remove(&id)),
+            "organizationMembership.created" | "organizationMembership.updated" => {
+                drop(memberships.insert(id, data.clone()))
+            }
+            _ => {}
+        }
+    }
+    let live: Vec<Value> = active
+        .iter()
+        .map(|m| {
+            let mut membership = memberships[m["clerk_membership_id"].as_str().unwrap_or_default()].clone();
+            membership["role"] = m["role"].clone();
+            membership["organization"] = orgs[m["clerk_org_id"].as_str().unwrap_or_default()].clone();
+            membership
+        })
+        .collect();
+    (users.into_values().collect(), orgs.into_values().collect(), live)
+}
+
+/// The mirror as the comparison sees it: live users and organizations with
+/// their data, active memberships, and which ids are deleted. A database
+/// that never heard of an object Clerk created and deleted has no row for
+/// it, and deletion times differ by who noticed first: neither matters.
+fn live_mirror(snapshot: &Value) -> (Value, Value, Value, Vec<Value>, Vec<Value>) {
+    let rows = |key: &str| snapshot[key].as_array().cloned().unwrap_or_default();
+    let (live, deleted): (Vec<Value>, Vec<Value>) = rows("users").into_iter().partition(|u| u["deleted_at"].is_null());
+    let (live_orgs, deleted_orgs): (Vec<Value>, Vec<Value>) =
+        rows("organizations").into_iter().partition(|o| o["deleted_at"].is_null());
+    let active: Vec<Value> = rows("memberships").into_iter().filter(|m| m["deleted_at"].is_null()).collect();
+    (
+        Value::from(live),
+        Value::from(live_orgs),
+        Value::from(active),
+        deleted.into_iter().map(|u| u["clerk_user_id"].clone()).collect(),
+        deleted_orgs.into_iter().map(|o| o["clerk_org_id"].clone()).collect(),
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Webhooks lost at random (the rest shuffled), then a reconcile from
+    /// the Backend API, then, maybe, the lost ones arriving late after all:
+    /// the mirror is the one full in-order delivery gives, whichever way
+    /// each object came.
+    #[test]
+    fn lost_webhooks_and_a_reconcile_converge_to_what_delivery_gives(
+        ops in prop::collection::vec(op(), 4..32),
+        kept in prop::collection::vec(any::<bool>(), 64),
+        keys in prop::collection::vec(any::<u32>(), 64),
+        late in any::<bool>(),
+    ) {
+        use clerk_sync::{backend_api::{BackendApi, BackendApiConfig}, reconcile::{reconcile, Options, Quiet, Trigger}};
+        use clerk_sync_tests::{fake_backend_api::{FakeBackendApi, FAKE_KEY}, Vars};
+
+        let mut clerk = Clerk::new();
+        for op in &ops {
+            clerk.apply(op);
+        }
+        let expected_memberships = clerk.active_memberships();
+        let events = clerk.events;
+        let (api_users, api_orgs, api_memberships) = backend_api_state(&events, &expected_memberships);
+
+        let in_order: Vec<usize> = (0..events.len()).collect();
+        let mut shuffled: Vec<(u32, usize)> = in_order.iter().map(|&i| (keys[i % keys.len()], i)).collect();
+        shuffled.sort();
+        let (delivered, lost): (Vec<usize>, Vec<usize>) =
+            shuffled.into_iter().map(|(_, i)| i).partition(|&i| kept[i % kept.len()]);
+
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let (expected, actual, memberships) = runtime.block_on(async {
+            let (a, b) = tokio::join!(TestStack::spawn(), TestStack::spawn());
+            deliver_all(&a, &events, &in_order).await;
+            deliver_all(&b, &events, &delivered).await;
+            let fake = FakeBackendApi::start().await;
+            fake.set_users(api_users);
+            fake.set_organizations(api_orgs);
+            fake.set_memberships(api_memberships);
+            let vars = Vars(vec![("CLERK_SECRET_KEY", FAKE_KEY.to_string()), ("CLERK_API_URL", fake.url())]);
+            let mut config = BackendApiConfig::from_source(&vars).expect("settings");
+            (config.page_size, config.max_requests) = (2, 1000);
+            let api = BackendApi::new(config).expect("client");
+            let pool = clerk_sync_tests::pool(&b.db.url, 1);
+            let client = pool.get().await.expect("connection");
+            let outcome = reconcile(&client, &api, &Options::new(Trigger::Cli), &Quiet).await.expect("reconcile");
+            assert!(outcome.report.complete, "{outcome:?}");
+            if late {
+                deliver_all(&b, &events, &lost).await;
+            }
+            (a.snapshot().await, b.snapshot().await, active_memberships(&b).await)
+        });
+        let (live_a, orgs_a, active_a, deleted_a, deleted_orgs_a) = live_mirror(&expected);
+        let (live_b, orgs_b, active_b, deleted_b, deleted_orgs_b) = live_mirror(&actual);
+        prop_assert_eq!(live_a, live_b, "live users");
+        prop_assert_eq!(orgs_a, orgs_b, "live organizations");
+        prop_assert_eq!(active_a, active_b, "active memberships");
+        prop_assert!(deleted_b.iter().all(|id| deleted_a.contains(id)), "{:?} ⊄ {:?}", deleted_b, deleted_a);
+        prop_assert!(deleted_orgs_b.iter().all(|id| deleted_orgs_a.contains(id)));
+        prop_assert_eq!(memberships, expected_memberships, "the mirror is not Clerk's");
+    }
+}
