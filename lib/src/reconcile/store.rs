@@ -37,8 +37,8 @@ RETURNING 1";
 
 const RELEASE: &str = "UPDATE clerk_reconcile_lock SET expires_at = '-infinity' WHERE holder = $1";
 
-/// Runs a dead process left `running` or `suspended` (but the one resumed)
-/// are abandoned, and their seen ids freed; old finished runs go.
+/// Other runs still `running` or `suspended` (older ones, or of the other
+/// dry-run mode) are abandoned, and their seen ids freed; old finished runs go.
 const TIDY: &str = "
 WITH abandoned AS (
     UPDATE clerk_reconcile_runs
@@ -51,9 +51,12 @@ DELETE FROM clerk_reconcile_runs
 WHERE state NOT IN ('running', 'suspended')
   AND id NOT IN (SELECT id FROM clerk_reconcile_runs ORDER BY id DESC LIMIT $2)";
 
+/// A run suspended at its deadline, or left `running` by a process that
+/// died (killed at the Lambda timeout, interrupted): whoever holds the lock
+/// now is the only runner, and its checkpoint is what it last committed.
 const RESUMABLE: &str = "
 SELECT id, counts, checkpoint, api_requests FROM clerk_reconcile_runs
-WHERE state = 'suspended' AND dry_run = $1 AND started_at > now() - $2::text::interval
+WHERE state IN ('suspended', 'running') AND dry_run = $1 AND started_at > now() - $2::text::interval
 ORDER BY id DESC LIMIT 1";
 
 const RESUME: &str = "UPDATE clerk_reconcile_runs SET state = 'running' WHERE id = $1";

@@ -471,3 +471,26 @@ async fn the_pace_holds_over_a_whole_run() {
         assert!(in_window <= 4, "{in_window} requests within 500 ms");
     }
 }
+
+#[tokio::test]
+async fn a_run_that_died_part_way_is_resumed_once_its_lease_lapses() {
+    let stack = TestStack::spawn().await;
+    let fake = FakeBackendApi::start().await;
+    let clerk = Clerk::new();
+    clerk.serve(&fake);
+    fake.set_latency(Duration::from_millis(60));
+    let api = api(&fake);
+    // Killed (as at a hard Lambda timeout) after a page or two.
+    let lease = Duration::from_millis(300);
+    let dying = run_with(&stack, &api, Options { lease, ..Options::new(Trigger::Schedule) });
+    assert!(tokio::time::timeout(Duration::from_millis(150), dying).await.is_err());
+    let busy = run_with(&stack, &api, Options::new(Trigger::Schedule)).await;
+    assert!(matches!(busy, Err(ReconcileError::Busy { .. })), "the lease still holds: {busy:?}");
+
+    tokio::time::sleep(lease).await;
+    fake.set_latency(Duration::ZERO);
+    let next = run_with(&stack, &api, Options::new(Trigger::Schedule)).await.expect("completes");
+    assert!(next.resumed && next.report.complete, "{next:?}");
+    assert_eq!(next.report.users.seen, 12);
+    assert_eq!(mirror(&stack).await, expected(&clerk));
+}
