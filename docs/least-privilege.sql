@@ -2,11 +2,12 @@
 --
 -- clerk_sync_app    what every function needs when SKIP_DB_MIGRATIONS=true
 --                   (clerk-users, clerk-organizations, clerk-memberships,
---                   sync-status, seller-accounts, clerk-replay): rows only,
---                   on exactly the tables the functions use. No DDL, no
---                   TRUNCATE, no DELETE on the event log, nothing on the
---                   migration history or the amazon_* tables (no function
---                   reads or writes them).
+--                   sync-status, seller-accounts, clerk-replay,
+--                   clerk-reconcile): rows only, on exactly the tables the
+--                   functions use. No DDL, no TRUNCATE, no DELETE on the
+--                   event log or the mirror, nothing on the migration
+--                   history or the amazon_* tables (no function reads or
+--                   writes them).
 -- clerk_sync_prune  optional: enough for `clerk-sync prune` (read and delete
 --                   webhook events, nothing else), for a scheduled prune
 --                   that should not hold the owner's password. Without it,
@@ -69,6 +70,20 @@ GRANT SELECT, INSERT, UPDATE ON clerk_webhook_events TO clerk_sync_app;
 
 -- seller-accounts connects, updates, lists and disconnects accounts.
 GRANT SELECT, INSERT, UPDATE, DELETE ON seller_accounts TO clerk_sync_app;
+
+-- Reconcile (clerk-reconcile, or `clerk-sync reconcile` with this role)
+-- writes the mirror through the grants above (deletions are updates). Its
+-- own bookkeeping: a run's row, updated every page, old finished runs
+-- deleted (the newest 30 are kept; sync-status reads the last one); the ids
+-- a run saw, deleted when it ends; what it changed, only ever added; the
+-- lease lock, taken with INSERT … ON CONFLICT DO UPDATE, never deleted.
+-- Deleting a run cascades to its ids seen and changes and clears the lock's
+-- reference: PostgreSQL runs those actions as the tables' owner, so the
+-- changes need no DELETE.
+GRANT SELECT, INSERT, UPDATE, DELETE ON clerk_reconcile_runs TO clerk_sync_app;
+GRANT SELECT, INSERT, DELETE ON clerk_reconcile_seen TO clerk_sync_app;
+GRANT SELECT, INSERT ON clerk_reconcile_changes TO clerk_sync_app;
+GRANT SELECT, INSERT, UPDATE ON clerk_reconcile_lock TO clerk_sync_app;
 
 -- prune: finds old processed and ignored events and deletes them in batches.
 -- Its batches claim rows FOR UPDATE SKIP LOCKED (so concurrent runs share the

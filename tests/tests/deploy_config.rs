@@ -9,7 +9,12 @@
 //! - webhook functions have public Function URLs and an output each, telling which Clerk events
 //!   to subscribe; API functions have exactly their routes on the stack's HTTP API; replay runs
 //!   on a schedule; every function's concurrency is capped (database connections);
+//! - scheduled functions run one at a time, are not retried, and take their schedule from a
+//!   parameter the workflow passes; reconcile's timeout leaves room past its stop margin;
 //! - each function is given only the secret ARNs it needs, and may read exactly those secrets;
+//!   only sync-status, seller-accounts and clerk-reconcile get the (optional) Clerk secret key;
+//! - a function that needs an optional secret is deployed only under its condition, and nothing
+//!   refers to a conditional resource or an optional secret's parameter outside that condition;
 //! - every output the workflow reads and every parameter it sets exists, every required parameter
 //!   is set, and the files, packages and binaries the workflow uses exist.
 
@@ -44,8 +49,8 @@ enum Trigger {
     FunctionUrl { subscribe: &'static [&'static str] },
     /// Exactly these routes (`METHOD /path`) on the stack's HTTP API.
     HttpApi { routes: &'static [&'static str] },
-    /// An EventBridge schedule.
-    Schedule,
+    /// An EventBridge schedule whose expression is this template parameter.
+    Schedule { parameter: &'static str },
 }
 
 /// Every function crate that is not an event family's (those come from
@@ -66,8 +71,23 @@ const OTHER_FUNCTIONS: &[(&str, Trigger, &[&str])] = &[
         },
         &[DATABASE_URL, ENCRYPTION_KEY, CLERK_SECRET_KEY],
     ),
-    ("clerk-replay", Trigger::Schedule, &[DATABASE_URL]),
+    ("clerk-replay", Trigger::Schedule { parameter: "ReplaySchedule" }, &[DATABASE_URL]),
+    ("clerk-reconcile", Trigger::Schedule { parameter: "ReconcileSchedule" }, &[DATABASE_URL, CLERK_SECRET_KEY]),
 ];
+
+/// The only functions given the Clerk secret key: the API functions (fetch-on-miss) and reconcile.
+const CLERK_SECRET_KEY_FUNCTIONS: &[&str] = &["clerk-reconcile", "seller-accounts", "sync-status"];
+
+/// Functions deployed only when a template condition holds (the function's `Condition`), with
+/// that condition: reconcile is useless without the optional Clerk secret key. Every other
+/// function is unconditional.
+const CONDITIONAL_FUNCTIONS: &[(&str, &str)] = &[("clerk-reconcile", "HasClerkSecretKey")];
+
+/// `clerk-reconcile` stops starting pages this long before its deadline by default
+/// (`RECONCILE_STOP_MARGIN_SECONDS`, lib/src/reconcile/job.rs); its timeout must leave this
+/// much work time past it.
+const RECONCILE_STOP_MARGIN_DEFAULT: u64 = 60;
+const RECONCILE_MIN_WORK_SECONDS: u64 = 300;
 
 /// Every function crate: each family's webhook function (a Function URL
 /// whose output names the family's types), then the others.
@@ -219,12 +239,28 @@ fn functions_are_reached_as_designed() {
                     problems.push(format!("{id}: HttpApi routes {found:?}, expected {expected:?}"));
                 }
             }
-            Trigger::Schedule => {
+            Trigger::Schedule { parameter } => {
                 if url_auth.is_some() {
                     problems.push(format!("{id}: a scheduled function must not have a Function URL"));
                 }
-                if of_type("Schedule").chain(of_type("ScheduleV2")).count() != 1 {
-                    problems.push(format!("{id}: needs one Schedule event"));
+                let schedules: Vec<_> = of_type("Schedule").chain(of_type("ScheduleV2")).collect();
+                match schedules.as_slice() {
+                    [(name, event)] => {
+                        let expression = event.pointer("/Properties/Schedule");
+                        if expression != Some(&json!({"Ref": parameter})) {
+                            problems.push(format!(
+                                "{id}.Events.{name}: Schedule must be !Ref {parameter}, is {}",
+                                expression.map_or("nothing".to_string(), Value::to_string)
+                            ));
+                        }
+                    }
+                    _ => problems.push(format!("{id}: needs one Schedule event")),
+                }
+                match template.parameters().get(*parameter).and_then(|p| p.get("Default")).and_then(Value::as_str) {
+                    Some(default) if schedule_expression(default) => {}
+                    other => problems.push(format!(
+                        "{TEMPLATE}: parameter {parameter} needs a default rate(…) or cron(…) expression, has {other:?}"
+                    )),
                 }
             }
         }
@@ -316,6 +352,137 @@ fn functions_read_exactly_their_secrets() {
     for (name, parameters) in sources {
         if parameters.len() > 1 {
             problems.push(format!("{name} comes from different parameters in different functions: {parameters:?}"));
+        }
+    }
+    assert_no_problems(problems);
+}
+
+#[test]
+fn only_the_functions_that_need_it_get_the_clerk_secret_key() {
+    let template = Template::load();
+    let given: BTreeSet<String> = template
+        .functions()
+        .into_values()
+        .filter(|function| template.environment(function).contains_key(CLERK_SECRET_KEY))
+        .map(|function| template.crate_dir(function).unwrap_or_else(|| "?".to_string()))
+        .collect();
+    let expected: BTreeSet<String> = CLERK_SECRET_KEY_FUNCTIONS.iter().map(|f| f.to_string()).collect();
+    assert_eq!(given, expected, "the functions given {CLERK_SECRET_KEY}");
+}
+
+#[test]
+fn scheduled_functions_run_one_at_a_time_and_are_not_retried() {
+    let template = Template::load();
+    let workflow_parameters = deploy_parameters(&read_yaml(WORKFLOW));
+    let mut problems = Vec::new();
+    for (name, trigger, _) in functions() {
+        let Trigger::Schedule { parameter } = trigger else { continue };
+        let Some((id, function)) =
+            template.functions().into_iter().find(|(_, f)| template.crate_dir(f).as_deref() == Some(name))
+        else {
+            continue; // reported by every_function_crate_is_deployed_from_its_crate
+        };
+        // One run at a time (runs must not overlap; one database connection).
+        if template.property(function, "ReservedConcurrentExecutions") != Some(&json!(1)) {
+            problems.push(format!("{id}: a scheduled function needs ReservedConcurrentExecutions 1"));
+        }
+        // The next tick does the work again (or resumes it): an async retry would only overlap it.
+        if template.property(function, "EventInvokeConfig").and_then(|c| c.get("MaximumRetryAttempts"))
+            != Some(&json!(0))
+        {
+            problems.push(format!("{id}: a scheduled function needs EventInvokeConfig MaximumRetryAttempts 0"));
+        }
+        if !workflow_parameters.contains(parameter) {
+            problems.push(format!("{WORKFLOW}: does not pass {parameter} (the schedule of {id}) to sam deploy"));
+        }
+        if name == "clerk-reconcile" {
+            let timeout = template.property(function, "Timeout").and_then(Value::as_u64).unwrap_or(3);
+            let margin = match template.environment(function).get("RECONCILE_STOP_MARGIN_SECONDS") {
+                None => Some(RECONCILE_STOP_MARGIN_DEFAULT),
+                Some(value) => value.as_str().and_then(|v| v.parse().ok()),
+            };
+            match margin {
+                Some(margin) if timeout >= margin + RECONCILE_MIN_WORK_SECONDS => {}
+                _ => problems.push(format!(
+                    "{id}: Timeout {timeout} s leaves less than {RECONCILE_MIN_WORK_SECONDS} s of work before the \
+                     stop margin ({margin:?} s)"
+                )),
+            }
+        }
+    }
+    assert_no_problems(problems);
+}
+
+#[test]
+fn conditional_resources_and_optional_secrets_are_used_only_under_their_condition() {
+    let template = Template::load();
+    let mut problems = Vec::new();
+    let conditions = template.section("Conditions");
+    let condition_of = |resource: &Value| resource.get("Condition").and_then(Value::as_str).map(str::to_string);
+
+    // Each function's Condition is the table's, and its log group shares it (a conditional
+    // function's group would otherwise outlive it; an unconditional function cannot log to a
+    // group that may not exist).
+    for (id, function) in template.functions() {
+        let Some(dir) = template.crate_dir(function) else { continue };
+        let expected = CONDITIONAL_FUNCTIONS.iter().find(|(f, _)| *f == dir).map(|(_, c)| c.to_string());
+        let actual = condition_of(function);
+        if actual != expected {
+            problems
+                .push(format!("{id} ({dir}): Condition is {actual:?}, expected {expected:?} (CONDITIONAL_FUNCTIONS)"));
+        }
+        if let Some(condition) = &expected {
+            if !conditions.contains_key(condition) {
+                problems.push(format!("{id}: the condition {condition} is not defined"));
+            }
+        }
+        let group = template.merged(function, "LoggingConfig").get("LogGroup").cloned();
+        if let Some(group) = group.as_ref().and_then(|g| g.get("Ref")).and_then(Value::as_str) {
+            let group_condition = template.resources().get(group).and_then(condition_of);
+            if group_condition != actual {
+                problems.push(format!(
+                    "{id}: its log group {group} has Condition {group_condition:?}, the function {actual:?}"
+                ));
+            }
+        }
+    }
+
+    // An optional secret: a *SecretArn parameter that may be empty. Its condition is the one
+    // that holds exactly when it is set.
+    let mut guards: BTreeMap<String, String> = BTreeMap::new();
+    for (name, parameter) in template.parameters() {
+        if !name.ends_with("SecretArn") || parameter.get("Default") != Some(&json!("")) {
+            continue;
+        }
+        let set = json!({"Fn::Not": [{"Fn::Equals": [{"Ref": name}, ""]}]});
+        match conditions.iter().find(|(_, c)| **c == set) {
+            Some((condition, _)) => {
+                guards.insert(name.clone(), condition.clone());
+            }
+            None => problems
+                .push(format!("{TEMPLATE}: no condition !Not [!Equals [!Ref {name}, \"\"]] for the optional {name}")),
+        }
+    }
+    for (name, condition) in template.resources().iter().filter_map(|(id, r)| Some((id, condition_of(r)?))) {
+        guards.insert(name.clone(), condition);
+    }
+
+    // Every reference to a conditional resource or an optional secret's parameter sits in a
+    // resource or output with that condition, or in the true branch of an !If on it.
+    let sections = [("Resources", template.resources()), ("Outputs", template.outputs())];
+    for (section, entries) in sections {
+        for (id, entry) in entries {
+            let mut held: Vec<String> = condition_of(entry).into_iter().collect();
+            let mut found = Vec::new();
+            references(entry, &mut held, &mut found);
+            for (target, held) in found {
+                if let Some(condition) = guards.get(&target) {
+                    let problem = format!("{section}.{id}: refers to {target} outside the condition {condition}");
+                    if target != *id && !held.contains(condition) && !problems.contains(&problem) {
+                        problems.push(problem);
+                    }
+                }
+            }
         }
     }
     assert_no_problems(problems);
@@ -618,6 +785,72 @@ fn optional(value: &Value) -> &Value {
     }
 }
 
+/// The names `value` refers to (`Ref`, `Fn::GetAtt`, `${Name}` in `Fn::Sub`, `DependsOn`), each
+/// with the conditions that hold where it appears: `held` (the entry's own, then each enclosing
+/// `!If`'s when in its true branch).
+fn references(value: &Value, held: &mut Vec<String>, found: &mut Vec<(String, Vec<String>)>) {
+    match value {
+        Value::Array(items) => items.iter().for_each(|item| references(item, held, found)),
+        Value::Object(map) => {
+            if let Some(Value::Array(args)) = map.get("Fn::If") {
+                if let [Value::String(condition), when_true, when_false] = args.as_slice() {
+                    held.push(condition.clone());
+                    references(when_true, held, found);
+                    held.pop();
+                    references(when_false, held, found);
+                    return;
+                }
+            }
+            for (key, item) in map {
+                match (key.as_str(), item) {
+                    ("Ref", Value::String(name)) => found.push((name.clone(), held.clone())),
+                    ("Fn::GetAtt", Value::Array(path)) => {
+                        if let Some(name) = path.first().and_then(Value::as_str) {
+                            found.push((name.to_string(), held.clone()));
+                        }
+                    }
+                    ("Fn::GetAtt", Value::String(path)) => {
+                        let name = path.split_once('.').map_or(path.as_str(), |(name, _)| name);
+                        found.push((name.to_string(), held.clone()));
+                    }
+                    ("DependsOn", Value::String(name)) => found.push((name.clone(), held.clone())),
+                    ("DependsOn", Value::Array(names)) => {
+                        found.extend(names.iter().filter_map(Value::as_str).map(|n| (n.to_string(), held.clone())))
+                    }
+                    ("Fn::Sub", sub) => {
+                        let text = match sub {
+                            Value::String(text) => Some(text.as_str()),
+                            Value::Array(args) => args.first().and_then(Value::as_str),
+                            _ => None,
+                        };
+                        for name in text.map(sub_names).unwrap_or_default() {
+                            found.push((name, held.clone()));
+                        }
+                        references(sub, held, found);
+                    }
+                    _ => references(item, held, found),
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The names `${Name}` and `${Name.Attribute}` in an `Fn::Sub` string refer to (not `${!Literal}`).
+fn sub_names(text: &str) -> Vec<String> {
+    text.split("${")
+        .skip(1)
+        .filter_map(|rest| rest.split_once('}').map(|(name, _)| name))
+        .filter(|name| !name.starts_with('!'))
+        .map(|name| name.split_once('.').map_or(name, |(name, _)| name).to_string())
+        .collect()
+}
+
+/// `rate(…)` or `cron(…)`, as an EventBridge rule's schedule expression.
+fn schedule_expression(text: &str) -> bool {
+    (text.starts_with("rate(") || text.starts_with("cron(")) && text.ends_with(')')
+}
+
 fn assert_no_problems(problems: Vec<String>) {
     assert!(problems.is_empty(), "{} problem(s):\n  {}", problems.len(), problems.join("\n  "));
 }
@@ -705,6 +938,16 @@ fn manifest_names(manifest: &str) -> (Option<String>, Vec<String>) {
 
 // ---------------------------------------------------------------------------------------------
 // The workflow
+
+/// The template parameters the step running sam deploy sets: `jq --arg <Parameter> …`.
+fn deploy_parameters(workflow: &Value) -> BTreeSet<String> {
+    let mut parameters = BTreeSet::new();
+    for run in run_scripts(workflow).into_iter().filter(|run| run.contains("sam deploy")) {
+        let words: Vec<&str> = run.split_whitespace().collect();
+        parameters.extend(words.windows(3).filter(|w| w[0] == "--arg").map(|w| w[1].to_string()));
+    }
+    parameters
+}
 
 /// Every step's `run` script, in every job.
 fn run_scripts(workflow: &Value) -> Vec<&str> {

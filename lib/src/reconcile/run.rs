@@ -285,7 +285,7 @@ async fn stream<T: Listed>(
     let (fetched, written) = tokio::join!(fetch, write);
     cx.api_time += api_time;
     written?;
-    Ok(fetched?)
+    fetched
 }
 
 /// One page, in one transaction of two flights.

@@ -1,20 +1,24 @@
 //! Every function runs under the least-privilege role of
 //! `docs/least-privilege.sql` (with `SKIP_DB_MIGRATIONS=true`), and that
-//! role can change rows but not the schema.
+//! role can change rows but not the schema. Reconcile too: resumed,
+//! skipped while another run holds the lock, and tidying old runs.
 //!
 //! Roles are cluster-wide: this test names its roles after its own database
 //! so parallel tests never share one, and drops them at the end.
 
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
 use clerk_sync::{
     api::{seller_accounts::SellerAccountsState, sync_status},
+    reconcile::ReconcileJob,
     sync::prune::prune,
     sync::replay::ReplayJob,
     Family,
 };
 use clerk_sync_tests::{
     api_answer, api_request, api_state,
-    clerk::{membership, organization, organization_deleted, sample, simple_user, user_deleted, Membership},
-    connect, server_url, session, webhook_state, TestDb, TestStack, Vars,
+    clerk::{membership, organization, organization_deleted, sample, simple_user, user_deleted, Membership, T0},
+    connect, fake_backend_api, server_url, session, webhook_state, TestDb, TestStack, Vars,
 };
 use serde_json::{json, Value};
 use tokio_postgres::error::SqlState;
@@ -54,6 +58,50 @@ fn member(kind: &str, id: &str, user: &str, role: &str, at: i64) -> Value {
     })
 }
 
+/// The roles of `docs/least-privilege.sql`, named after their test's database
+/// (roles are cluster-wide: parallel tests never share one), with a password.
+struct Roles {
+    app: String,
+    pruner: String,
+    app_url: String,
+    prune_url: String,
+}
+
+impl Roles {
+    /// Runs the file as `db`'s owner, twice (it is meant to be re-run after
+    /// migrations). `None` when the test server's user may not create roles.
+    async fn grant(admin: &tokio_postgres::Client, db: &TestDb) -> Option<Self> {
+        let may_create_roles: bool = admin
+            .query_one("SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user", &[])
+            .await
+            .unwrap()
+            .get(0);
+        if !may_create_roles {
+            eprintln!("SKIPPED least_privilege: the test server's user may not CREATE ROLE");
+            return None;
+        }
+        let (app, pruner) = (format!("{}_app", db.name), format!("{}_prune", db.name));
+        let password = uuid::Uuid::new_v4().simple().to_string();
+        let owner = db.connect().await;
+        let grants = GRANTS.replace("clerk_sync_app", &app).replace("clerk_sync_prune", &pruner);
+        owner.batch_execute(&grants).await.unwrap();
+        owner.batch_execute(&grants).await.unwrap();
+        for role in [&app, &pruner] {
+            owner.batch_execute(&format!("ALTER ROLE \"{role}\" PASSWORD '{password}'")).await.unwrap();
+        }
+        let app_url = as_user(&db.url, &app, &password);
+        let prune_url = as_user(&db.url, &pruner, &password);
+        Some(Self { app, pruner, app_url, prune_url })
+    }
+
+    /// Drops the roles with their privileges; every session of theirs must be closed.
+    async fn drop(self, admin: &tokio_postgres::Client, db: &TestDb) {
+        let (app, pruner) = (&self.app, &self.pruner);
+        db.connect().await.batch_execute(&format!("DROP OWNED BY \"{app}\", \"{pruner}\"")).await.unwrap();
+        admin.batch_execute(&format!("DROP ROLE \"{app}\", \"{pruner}\"")).await.unwrap();
+    }
+}
+
 /// The SQLSTATE of what `sql` answers as `client`, `None` when it succeeds.
 async fn refused(client: &tokio_postgres::Client, sql: &str) -> Option<SqlState> {
     client.batch_execute(sql).await.err().map(|e| e.code().cloned().unwrap_or(SqlState::CONNECTION_EXCEPTION))
@@ -62,28 +110,10 @@ async fn refused(client: &tokio_postgres::Client, sql: &str) -> Option<SqlState>
 #[tokio::test]
 async fn every_function_runs_under_the_least_privilege_role_which_cannot_change_the_schema() {
     let admin = connect(server_url()).await;
-    let may_create_roles: bool = admin
-        .query_one("SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user", &[])
-        .await
-        .unwrap()
-        .get(0);
-    if !may_create_roles {
-        eprintln!("SKIPPED least_privilege: the test server's user may not CREATE ROLE");
-        return;
-    }
     let db = TestDb::spawn().await;
-    let (app, pruner) = (format!("{}_app", db.name), format!("{}_prune", db.name));
-    let password = uuid::Uuid::new_v4().simple().to_string();
+    let Some(roles) = Roles::grant(&admin, &db).await else { return };
+    let (app, pruner, app_url, prune_url) = (&roles.app, &roles.pruner, &roles.app_url, &roles.prune_url);
     let owner = db.connect().await;
-    let grants = GRANTS.replace("clerk_sync_app", &app).replace("clerk_sync_prune", &pruner);
-    // Twice: the file is meant to be re-run after migrations.
-    owner.batch_execute(&grants).await.unwrap();
-    owner.batch_execute(&grants).await.unwrap();
-    for role in [&app, &pruner] {
-        owner.batch_execute(&format!("ALTER ROLE \"{role}\" PASSWORD '{password}'")).await.unwrap();
-    }
-    let app_url = as_user(&db.url, &app, &password);
-    let prune_url = as_user(&db.url, &pruner, &password);
 
     // Webhooks: every handled type, deletes included, plus an ignored type
     // and a handled type whose data cannot be applied.
@@ -115,7 +145,7 @@ async fn every_function_runs_under_the_least_privilege_role_which_cannot_change_
 
     // sync-status and seller-accounts, with Ada's session (admin of org_a).
     let ada = session::token("user_ada", Some(("org_a", "org:admin")));
-    let api = api_state(&app_url, vec![]);
+    let api = api_state(app_url, vec![]);
     let status = api_answer(sync_status::handle(&api, api_request("GET", "/sync-status", Some(&ada), None)).await);
     assert_eq!((status.status, &status.body["verdicts"]["membership"]), (200, &json!("in_sync")), "{status:?}");
     let mut vars = vec![
@@ -163,13 +193,13 @@ async fn every_function_runs_under_the_least_privilege_role_which_cannot_change_
 
     // Without SKIP_DB_MIGRATIONS the first request reads the migration
     // history, which the role may not: 503, and Svix retries.
-    let migrating = webhook_state(Family::Users, &app_url, vec![("SKIP_DB_MIGRATIONS", "false".into())]);
+    let migrating = webhook_state(Family::Users, app_url, vec![("SKIP_DB_MIGRATIONS", "false".into())]);
     let answer = stack.deliver_raw(&migrating, "msg_m", &sample("user.created.json").to_string()).await;
     assert_eq!(answer.status, 503, "{answer:?}");
 
     // The role changes rows, never the schema, and deletes nothing but
-    // seller accounts.
-    let as_app = connect(&app_url).await;
+    // seller accounts and reconcile's own bookkeeping.
+    let as_app = connect(app_url).await;
     let denied = SqlState::INSUFFICIENT_PRIVILEGE;
     for sql in [
         "CREATE TABLE intruder (id int)",
@@ -183,6 +213,11 @@ async fn every_function_runs_under_the_least_privilege_role_which_cannot_change_
         "DELETE FROM clerk_webhook_events",
         "DELETE FROM users",
         "DELETE FROM user_organizations",
+        "TRUNCATE clerk_reconcile_runs",
+        "DELETE FROM clerk_reconcile_changes",
+        "UPDATE clerk_reconcile_changes SET action = 'deleted'",
+        "UPDATE clerk_reconcile_seen SET clerk_id = 'x'",
+        "DELETE FROM clerk_reconcile_lock",
         "SELECT * FROM clerk_sync_migrations",
         "SELECT * FROM amazon_orders",
         "INSERT INTO amazon_sales_traffic_daily (organization_id) VALUES (gen_random_uuid())",
@@ -199,7 +234,7 @@ async fn every_function_runs_under_the_least_privilege_role_which_cannot_change_
         .unwrap();
     let refused_prune = prune(&as_app, 30, false).await.unwrap_err();
     assert_eq!(refused_prune.sql_state(), Some(&denied), "{refused_prune}");
-    let as_pruner = connect(&prune_url).await;
+    let as_pruner = connect(prune_url).await;
     let report = prune(&as_pruner, 30, false).await.unwrap();
     assert_eq!(report.processed, 4, "{report:?}");
     for sql in [
@@ -220,6 +255,10 @@ async fn every_function_runs_under_the_least_privilege_role_which_cannot_change_
     assert_eq!(
         privileges,
         [
+            json!({"table_name": "clerk_reconcile_changes", "granted": "INSERT,SELECT"}),
+            json!({"table_name": "clerk_reconcile_lock", "granted": "INSERT,SELECT,UPDATE"}),
+            json!({"table_name": "clerk_reconcile_runs", "granted": "DELETE,INSERT,SELECT,UPDATE"}),
+            json!({"table_name": "clerk_reconcile_seen", "granted": "DELETE,INSERT,SELECT"}),
             json!({"table_name": "clerk_webhook_events", "granted": "INSERT,SELECT,UPDATE"}),
             json!({"table_name": "organization", "granted": "INSERT,SELECT,UPDATE"}),
             json!({"table_name": "seller_accounts", "granted": "DELETE,INSERT,SELECT,UPDATE"}),
@@ -231,6 +270,123 @@ async fn every_function_runs_under_the_least_privilege_role_which_cannot_change_
 
     // Close every session of the roles, then drop them with their privileges.
     drop((stack, api, sellers, job, migrating, as_app, as_pruner));
-    owner.batch_execute(&format!("DROP OWNED BY \"{app}\", \"{pruner}\"")).await.unwrap();
-    admin.batch_execute(&format!("DROP ROLE \"{app}\", \"{pruner}\"")).await.unwrap();
+    roles.drop(&admin, &db).await;
+}
+
+/// The invocation deadline `clerk-reconcile` gets from Lambda, `from_now` ahead (ms since the epoch).
+fn deadline(from_now: Duration) -> u64 {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("after 1970");
+    u64::try_from((now + from_now).as_millis()).expect("in range")
+}
+
+/// `clerk-reconcile` as its `main` builds it, under the least-privilege role:
+/// suspended at its deadline and resumed by the next invocation, skipped
+/// while another run holds the lock, and, run again, deleting what Clerk no
+/// longer holds and tidying up (a stale crashed run abandoned and its ids
+/// seen freed, finished runs past the newest 30 deleted with their changes, which
+/// PostgreSQL cascades as the tables' owner: no DELETE on the changes).
+#[tokio::test]
+async fn the_scheduled_reconcile_runs_under_the_least_privilege_role() {
+    let admin = connect(server_url()).await;
+    let db = TestDb::spawn().await;
+    let Some(roles) = Roles::grant(&admin, &db).await else { return };
+    let owner = db.connect().await;
+
+    // Clerk: three users, one organization, each user a member.
+    let fake = fake_backend_api::FakeBackendApi::start().await;
+    let org = fake_backend_api::organization("org_lp", T0);
+    let users = ["user_lp1", "user_lp2", "user_lp3"];
+    fake.set_users(users.iter().map(|id| fake_backend_api::user(id, T0, &format!("{id}@example.test"))).collect());
+    fake.set_organizations(vec![org.clone()]);
+    fake.set_memberships(
+        users
+            .iter()
+            .map(|id| fake_backend_api::membership(&format!("orgmem_{id}"), &org, id, "org:member", T0 + 10))
+            .collect(),
+    );
+    let job = ReconcileJob::from_source(&Vars(vec![
+        ("DATABASE_URL", roles.app_url.clone()),
+        ("SKIP_DB_MIGRATIONS", "true".to_string()),
+        ("CLERK_SECRET_KEY", fake_backend_api::FAKE_KEY.to_string()),
+        ("CLERK_API_URL", fake.url()),
+    ]))
+    .unwrap();
+    let tick = || job.run(deadline(Duration::from_secs(900)));
+
+    // An invocation at its deadline starts no page: suspended, resumed by the next.
+    let suspended = job.run(deadline(Duration::ZERO)).await.unwrap();
+    assert_eq!((&suspended["suspended"], &suspended["resumed"]), (&json!(true), &json!(false)), "{suspended}");
+    let first = tick().await.unwrap();
+    assert_eq!(
+        (&first["run"], &first["resumed"], &first["suspended"]),
+        (&suspended["run"], &json!(true), &json!(false))
+    );
+    assert_eq!(first["report"]["complete"], json!(true), "{first}");
+    assert_eq!(first["report"]["users"]["created"], json!(3), "{first}");
+    assert_eq!(first["report"]["memberships"]["created"], json!(3), "{first}");
+
+    // Another run holds the lock: this tick is skipped, not failed.
+    owner
+        .batch_execute(
+            "UPDATE clerk_reconcile_lock SET holder = gen_random_uuid(), run_id = NULL,
+             expires_at = now() + interval '1 minute'",
+        )
+        .await
+        .unwrap();
+    let skipped = tick().await.unwrap();
+    assert!(skipped["skipped"].is_string(), "{skipped}");
+    owner.batch_execute("UPDATE clerk_reconcile_lock SET expires_at = '-infinity'").await.unwrap();
+
+    // A run a crashed process left running too long ago to resume, with ids
+    // seen and a change, and 30 finished runs after it: the newest 30 are kept.
+    owner
+        .batch_execute(
+            "WITH crashed AS (INSERT INTO clerk_reconcile_runs (trigger, dry_run, started_at)
+             VALUES ('schedule', false, now() - interval '8 days') RETURNING id),
+             seen AS (INSERT INTO clerk_reconcile_seen (run_id, kind, clerk_id) SELECT id, 'user', 'user_lp1' FROM crashed)
+             INSERT INTO clerk_reconcile_changes (run_id, kind, clerk_id, action) SELECT id, 'user', 'user_lp1', 'created' FROM crashed;
+             INSERT INTO clerk_reconcile_runs (trigger, dry_run, state, complete, finished_at)
+             SELECT 'cli', false, 'completed', true, now() FROM generate_series(1, 30);",
+        )
+        .await
+        .unwrap();
+    let crashed: i64 =
+        owner.query_one("SELECT id FROM clerk_reconcile_runs WHERE state = 'running'", &[]).await.unwrap().get(0);
+
+    // Clerk deleted a user (and with it the membership).
+    fake.remove("user_lp3");
+    fake.remove("orgmem_user_lp3");
+    let second = tick().await.unwrap();
+    assert_eq!((&second["resumed"], &second["suspended"]), (&json!(false), &json!(false)), "{second}");
+    assert_eq!(second["report"]["complete"], json!(true), "{second}");
+    assert_eq!(second["report"]["users"]["deleted"], json!(1), "{second}");
+    let deleted = db.rows("SELECT clerk_user_id FROM users WHERE deleted_at IS NOT NULL").await;
+    assert_eq!(deleted, [json!({"clerk_user_id": "user_lp3"})]);
+
+    let first_run = first["run"].as_i64().unwrap();
+    let gone = db
+        .rows(&format!(
+            "SELECT (SELECT count(*) FROM clerk_reconcile_runs WHERE id = {first_run}) AS runs,
+                    (SELECT count(*) FROM clerk_reconcile_changes WHERE run_id = {first_run}) AS changes,
+                    (SELECT count(*) FROM clerk_reconcile_seen) AS seen,
+                    (SELECT state FROM clerk_reconcile_runs WHERE id = {crashed}) AS crashed,
+                    (SELECT state FROM clerk_reconcile_runs WHERE id = {}) AS latest",
+            second["run"]
+        ))
+        .await;
+    assert_eq!(
+        gone,
+        [json!({"runs": 0, "changes": 0, "seen": 0, "crashed": "abandoned", "latest": "completed"})],
+        "the first run and its changes deleted, the crashed run abandoned, no ids seen left"
+    );
+    let changes = db
+        .rows(&format!(
+            "SELECT clerk_id, action FROM clerk_reconcile_changes WHERE run_id = {} ORDER BY 1",
+            second["run"]
+        ))
+        .await;
+    assert!(changes.contains(&json!({"clerk_id": "user_lp3", "action": "deleted"})), "{changes:?}");
+
+    drop(job);
+    roles.drop(&admin, &db).await;
 }
