@@ -104,7 +104,7 @@ struct DatabaseSecretOnly;
 impl Source for DatabaseSecretOnly {
     fn get(&self, var: &str) -> Option<String> {
         match var {
-            "CLERK_WEBHOOK_SECRET_ARN" | "ENCRYPTION_KEY_ARN" => None,
+            "CLERK_WEBHOOK_SECRET_ARN" | "ENCRYPTION_KEY_ARN" | "CLERK_SECRET_KEY_ARN" => None,
             _ => Env.get(var),
         }
     }

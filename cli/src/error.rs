@@ -12,11 +12,29 @@ pub trait Failure: Error {
     fn hint(&self) -> Option<String> {
         None
     }
+
+    /// Told on exactly one line, the hint included (for commands a
+    /// scheduler or a script runs, which read the reason as it is).
+    fn one_line(&self) -> bool {
+        false
+    }
 }
 
 /// The error and its causes on one line (see [`clerk_sync::error_chain`]).
 pub fn report(error: &dyn Error) -> String {
     clerk_sync::error_chain(error)
+}
+
+/// The error, its causes and its hint on a single line: any line break a
+/// message holds (a server's, an API's) becomes a space.
+pub fn single_line(error: &dyn Error, hint: Option<&str>) -> String {
+    let mut line = report(error);
+    if let Some(hint) = hint {
+        line.push_str(" (hint: ");
+        line.push_str(hint);
+        line.push(')');
+    }
+    line.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]
@@ -39,5 +57,14 @@ mod tests {
         );
         let repeated = Msg("migration 0001 failed: db error", Some(Box::new(Msg("db error", None))));
         assert_eq!(report(&repeated), "migration 0001 failed: db error");
+    }
+
+    #[test]
+    fn a_single_line_holds_the_hint_and_no_line_break() {
+        let error = Msg("the API answered 503:\nSomething\r\n  went wrong", None);
+        assert_eq!(
+            single_line(&error, Some("run it again later")),
+            "the API answered 503: Something went wrong (hint: run it again later)"
+        );
     }
 }

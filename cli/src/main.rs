@@ -7,6 +7,8 @@
 //! - `dev`: runs every function locally against PostgreSQL.
 //! - `token`: mints a development session token for `dev`'s API routes.
 //! - `replay`, `rotate-keys`, `status`, `prune`: operator work on the database.
+//! - `reconcile`, `reconcile-changes`: the mirror brought to Clerk's Backend
+//!   API (backfill and repair), and what a run changed.
 //! - `bench` (cargo feature `bench`): the per-event latency benchmark.
 
 #[cfg(feature = "bench")]
@@ -19,6 +21,7 @@ mod event;
 mod families;
 mod migrate;
 mod ops;
+mod reconcile;
 mod runtime;
 mod send;
 mod sign;
@@ -48,6 +51,8 @@ enum Command {
     RotateKeys(ops::RotateKeysArgs),
     Status(ops::StatusArgs),
     Prune(ops::PruneArgs),
+    Reconcile(reconcile::ReconcileArgs),
+    ReconcileChanges(reconcile::ReconcileChangesArgs),
     #[cfg(feature = "bench")]
     Bench(bench::LatencyArgs),
 }
@@ -63,6 +68,8 @@ fn main() -> ExitCode {
         Command::RotateKeys(args) => exit(ops::rotate_keys(args)),
         Command::Status(args) => exit(ops::status(args)),
         Command::Prune(args) => exit(ops::prune(args)),
+        Command::Reconcile(args) => exit(reconcile::run(args)),
+        Command::ReconcileChanges(args) => exit(reconcile::changes(args)),
         #[cfg(feature = "bench")]
         Command::Bench(args) => exit(bench::run(args)),
     }
@@ -73,6 +80,10 @@ fn main() -> ExitCode {
 fn exit<E: Failure>(result: Result<(), E>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.one_line() => {
+            eprintln!("error: {}", error::single_line(&e, e.hint().as_deref()));
+            ExitCode::FAILURE
+        }
         Err(e) => {
             eprintln!("error: {}", error::report(&e));
             if let Some(hint) = e.hint() {

@@ -1,6 +1,7 @@
 //! The operator commands over the database: `replay`, `rotate-keys`,
 //! `status`, `prune`. They share their failures ([`OpsError`]): finding and
-//! reaching the database, and PostgreSQL refusing a query.
+//! reaching the database, and PostgreSQL refusing a query. The reconcile
+//! commands (`crate::reconcile`) connect and tell runs through them too.
 
 use std::io::IsTerminal;
 
@@ -9,6 +10,10 @@ use clerk_sync::{
     config::Env,
     db::tls::TlsSettings,
     db::{build_pool, DbError, DbSettings},
+    reconcile::{
+        history::{self, RunSummary},
+        Kind, Report,
+    },
     seller_accounts::{self, StoreError},
     sync::overview::{self, Overview},
     sync::prune::{self, PruneOptions, PruneReport},
@@ -69,8 +74,9 @@ pub struct RotateKeysArgs {
 /// The operator's view of the whole sync, across all tenants.
 ///
 /// Event counts by type and status, the latest events, failed events with
-/// their errors, and users, organizations and memberships by state (active,
-/// placeholder, deleted).
+/// their errors, users, organizations and memberships by state (active,
+/// placeholder, deleted), and the last reconcile run: its state, when,
+/// whether complete, its drift counts and error.
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     #[command(flatten)]
@@ -173,7 +179,15 @@ fn query_hint(error: &DbError) -> &'static str {
     }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, OpsError> {
+/// What to check when a query failed: the server unreachable, or what its SQLSTATE says.
+pub fn db_hint(error: &DbError) -> Option<String> {
+    match error {
+        DbError::Unavailable(_) => Some(CONNECT_HINT.to_string()),
+        e => Some(query_hint(e).to_string()),
+    }
+}
+
+pub fn runtime() -> Result<tokio::runtime::Runtime, OpsError> {
     Ok(crate::runtime::current_thread().map_err(DatabaseError::Runtime)?)
 }
 
@@ -221,13 +235,23 @@ pub fn rotate_keys(args: RotateKeysArgs) -> Result<(), OpsError> {
     Ok(())
 }
 
+/// `status --json`: the overview's fields, and `last_reconcile`.
+#[derive(Debug, serde::Serialize)]
+pub struct Status {
+    #[serde(flatten)]
+    pub overview: Overview,
+    /// The latest reconcile run (a dry run included); `null` before the first.
+    pub last_reconcile: Option<RunSummary>,
+}
+
 pub fn status(args: StatusArgs) -> Result<(), OpsError> {
     let url = args.db.url()?;
-    let overview = runtime()?.block_on(read_overview(&url, args.latest))?;
+    let status = runtime()?.block_on(read_status(&url, args.latest))?;
     if args.json {
-        return print_json(&overview);
+        return print_json(&status);
     }
-    print!("{}", render(&overview));
+    print!("{}", render(&status.overview));
+    print!("{}", render_last_run(status.last_reconcile.as_ref()));
     Ok(())
 }
 
@@ -350,9 +374,24 @@ pub async fn rotate_credentials(url: &str, vault: &Vault, batch_size: usize) -> 
     Ok(rotation)
 }
 
-pub async fn read_overview(url: &str, latest: i64) -> Result<Overview, OpsError> {
+/// The overview and the last reconcile run, on one connection.
+pub async fn read_status(url: &str, latest: i64) -> Result<Status, OpsError> {
     let client = connect(url).await?;
-    overview::overview(&client, latest).await.map_err(|source| OpsError::Query { what: "reading the overview", source })
+    let (overview, runs) = tokio::join!(overview::overview(&client, latest), history::latest_runs(&client, 1));
+    let overview = overview.map_err(|source| OpsError::Query { what: "reading the overview", source })?;
+    let last_reconcile = match runs {
+        Ok(runs) => runs.into_iter().next(),
+        // A schema from before reconcile, or a role that may not read its runs: the rest still shows.
+        Err(e)
+            if e.sql_state() == Some(&SqlState::UNDEFINED_TABLE)
+                || e.sql_state() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) =>
+        {
+            eprintln!("note: the reconcile runs cannot be read ({}): {}", clerk_sync::error_chain(&e), query_hint(&e));
+            None
+        }
+        Err(source) => return Err(OpsError::Query { what: "reading the reconcile runs", source }),
+    };
+    Ok(Status { overview, last_reconcile })
 }
 
 /// Deletes old processed, stale and ignored events in batches, with a progress bar.
@@ -421,4 +460,74 @@ pub fn render(o: &Overview) -> String {
     events(&mut out, "Latest events", &o.latest_events, false);
     events(&mut out, "Failed events (replay with: clerk-sync replay)", &o.failed_events, true);
     out
+}
+
+/// The counts as a table: a row per kind, a column per count.
+pub fn render_counts(report: &Report) -> String {
+    let mut out =
+        format!("{:<14}{:>9}{:>9}{:>9}{:>9}{:>11}\n", "", "seen", "created", "updated", "deleted", "unchanged");
+    for kind in Kind::ALL {
+        let c = report.of(kind);
+        out.push_str(&format!(
+            "{:<14}{:>9}{:>9}{:>9}{:>9}{:>11}\n",
+            kind.plural(),
+            c.seen,
+            c.created,
+            c.updated,
+            c.deleted,
+            c.unchanged
+        ));
+    }
+    out
+}
+
+/// A run in one line: id, trigger, state, whether complete, dry run, times.
+pub fn describe_run(run: &RunSummary) -> String {
+    let complete = if run.complete { "complete" } else { "not complete" };
+    let dry_run = if run.dry_run { ", dry run" } else { "" };
+    let finished = match &run.finished_at {
+        Some(at) => format!(", finished {at}"),
+        None => String::new(),
+    };
+    format!(
+        "run {} ({}): {}, {complete}{dry_run}; started {}{finished}",
+        run.id, run.trigger, run.state, run.started_at
+    )
+}
+
+/// The last run, for `clerk-sync status`.
+pub fn render_last_run(run: Option<&RunSummary>) -> String {
+    let mut out = String::from("\nLast reconcile (see clerk-sync reconcile-changes)\n");
+    let Some(run) = run else {
+        out.push_str("(none yet: run clerk-sync reconcile)\n");
+        return out;
+    };
+    out.push_str(&describe_run(run));
+    out.push('\n');
+    if let Some(error) = &run.error {
+        // A completed run's "error" says why it is not complete.
+        let label = if run.state == "completed" { "note" } else { "error" };
+        out.push_str(&format!("{label}: {error}\n"));
+    }
+    out.push_str(&render_counts(&run.counts));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use clerk_sync::reconcile::Counts;
+
+    use super::*;
+
+    #[test]
+    fn the_table_has_a_row_per_kind_and_a_column_per_count() {
+        let mut report = Report { complete: true, ..Report::default() };
+        report.users = Counts { seen: 12, created: 2, updated: 1, deleted: 3, unchanged: 9 };
+        let table = render_counts(&report);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 4, "{table}");
+        assert!(lines[0].split_whitespace().eq(["seen", "created", "updated", "deleted", "unchanged"]), "{table}");
+        assert!(lines[1].split_whitespace().eq(["users", "12", "2", "1", "3", "9"]), "{table}");
+        assert!(lines[3].starts_with("memberships"), "{table}");
+    }
 }

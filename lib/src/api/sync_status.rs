@@ -1,6 +1,7 @@
 //! `sync-status`: the app's sync debugging page. The caller's Clerk ids
 //! beside what our database holds, with a verdict per entity, and the recent
-//! webhook events about the caller and the caller's active organization.
+//! webhook events about the caller and the caller's active organization,
+//! and when the whole mirror was last reconciled with Clerk (counts only).
 //! Nothing about any other user or tenant.
 
 use http::{header, HeaderValue, Request, Response, StatusCode};
@@ -11,6 +12,7 @@ use super::{is_read, query_param, route_segments, wants_html, ApiError, ApiState
 use crate::{
     db::DbError,
     http::{error::HttpError, response::json},
+    reconcile::{history, Counts},
     session::{user_organizations, AccessError, Membership, Session},
     timestamp,
 };
@@ -86,6 +88,53 @@ pub struct Events {
     pub items: Vec<EventRow>,
 }
 
+/// The last reconcile of the whole mirror (not a dry run): when it ran,
+/// how it ended, and how many rows of each kind it found and changed,
+/// instance-wide. Only counts and times: never an id, nor the run's error
+/// (which may name another tenant's objects).
+#[derive(Debug, Serialize)]
+pub struct LastReconcile {
+    /// `running`, `suspended` (goes on at the next scheduled run),
+    /// `completed`, `failed` or `abandoned`.
+    pub state: String,
+    /// Every listing was read to its end, cleanly, and absences acted on.
+    pub complete: bool,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub users: Counts,
+    pub organizations: Counts,
+    pub memberships: Counts,
+}
+
+impl LastReconcile {
+    fn from_run(run: history::RunSummary) -> Self {
+        Self {
+            state: run.state,
+            complete: run.complete,
+            started_at: run.started_at,
+            finished_at: run.finished_at,
+            users: run.counts.users,
+            organizations: run.counts.organizations,
+            memberships: run.counts.memberships,
+        }
+    }
+
+    /// The state cell's class on the page.
+    fn state_class(&self) -> &'static str {
+        match (self.state.as_str(), self.complete) {
+            ("completed", true) => "ok",
+            ("completed", false) | ("running", _) | ("suspended", _) => "warn",
+            ("failed", _) | ("abandoned", _) => "bad",
+            _ => "none",
+        }
+    }
+
+    /// The counts table's rows.
+    fn rows(&self) -> [(&'static str, &Counts); 3] {
+        [("Users", &self.users), ("Organizations", &self.organizations), ("Memberships", &self.memberships)]
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct SyncStatus {
     pub clerk: ClerkSide,
@@ -94,6 +143,8 @@ pub struct SyncStatus {
     pub organizations: Vec<Membership>,
     pub verdicts: Verdicts,
     pub events: Events,
+    /// `None` before the first reconcile, or when the run history cannot be read.
+    pub last_reconcile: Option<LastReconcile>,
 }
 
 /// `GET /sync-status` (or `/` at a Function URL): JSON, or HTML for a browser.
@@ -203,20 +254,26 @@ pub async fn load(state: &ApiState, session: &Session, page: i64, per_page: i64)
          ORDER BY received_at DESC, id DESC LIMIT $2 OFFSET $3";
     let events_stmt = client.prepare_typed_cached(events_sql, &[Type::TEXT_ARRAY, Type::INT8, Type::INT8]).await?;
     let user_uuid = user.as_ref().filter(|_| user_active).map(|u| u.id);
-    let (event_rows, organizations) = tokio::try_join!(
+    let (rows, last_reconcile) = tokio::join!(
         async {
-            client
-                .query(&events_stmt, &[&objects, &(per_page + 1), &((page - 1) * per_page)])
-                .await
-                .map_err(DbError::from)
+            tokio::try_join!(
+                async {
+                    client
+                        .query(&events_stmt, &[&objects, &(per_page + 1), &((page - 1) * per_page)])
+                        .await
+                        .map_err(DbError::from)
+                },
+                async {
+                    match user_uuid {
+                        Some(id) => user_organizations(&client, id).await,
+                        None => Ok(Vec::new()),
+                    }
+                },
+            )
         },
-        async {
-            match user_uuid {
-                Some(id) => user_organizations(&client, id).await,
-                None => Ok(Vec::new()),
-            }
-        },
-    )?;
+        last_reconcile(&client),
+    );
+    let (event_rows, organizations) = rows?;
     let has_more = event_rows.len() as i64 > per_page;
     let items = event_rows
         .iter()
@@ -258,7 +315,21 @@ pub async fn load(state: &ApiState, session: &Session, page: i64, per_page: i64)
         organizations,
         verdicts: Verdicts { user: user_verdict, organization: org_verdict, membership: membership_verdict },
         events: Events { page, per_page, has_more, items },
+        last_reconcile,
     })
+}
+
+/// The last reconcile, or `None`. The page does not depend on it: a
+/// database whose role may not read the run history (or without it yet)
+/// still shows the rest, and the reason is logged.
+async fn last_reconcile(client: &deadpool_postgres::Client) -> Option<LastReconcile> {
+    match history::latest_applied(client).await {
+        Ok(run) => run.map(LastReconcile::from_run),
+        Err(e) => {
+            tracing::warn!(error = %e, "sync-status: cannot read the last reconcile run (grant SELECT on clerk_reconcile_runs)");
+            None
+        }
+    }
 }
 
 /// The sync-status page: `lib/templates/sync_status.html`, compiled in, with
@@ -356,12 +427,21 @@ mod tests {
                     error: Some(hostile.into()),
                 }],
             },
+            last_reconcile: Some(LastReconcile {
+                state: hostile.into(),
+                complete: false,
+                started_at: hostile.into(),
+                finished_at: None,
+                users: Counts::default(),
+                organizations: Counts::default(),
+                memberships: Counts::default(),
+            }),
         };
         let html = render_html(&status);
         assert!(!html.contains("<script") && !html.contains("'x'"), "{html}");
         // User id; active organization id and role; membership name, id and role; event received, type,
-        // status and error.
-        assert_eq!(html.matches(escaped).count(), 10, "{html}");
+        // status and error; the last reconcile's state and start.
+        assert_eq!(html.matches(escaped).count(), 12, "{html}");
         assert!(html.contains("<td class=\"none\">&lt;script"), "an unknown status gets no class of its own");
         assert!(html.contains("<a href=\"?page=1\">newer</a>") && !html.contains("older"), "{html}");
     }

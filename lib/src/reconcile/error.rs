@@ -6,12 +6,12 @@ use crate::{backend_api::ApiError, db::DbError};
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
     /// Another run holds the lock: two runs never overlap.
-    #[error("another reconcile is running (run {run}); its lock expires at {until}")]
+    #[error("another reconcile is running ({run}); its lock expires at {until}")]
     Busy { run: String, until: String },
     /// The lease ran out while this run was busy elsewhere and another run took it.
     #[error("this reconcile lost its lock to another run; it stopped without writing more")]
     LockLost,
-    #[error("the Clerk Backend API failed: {0}")]
+    #[error(transparent)]
     Api(#[from] ApiError),
     #[error(transparent)]
     Db(#[from] DbError),

@@ -15,6 +15,7 @@
 pub mod checkpoint;
 pub mod counts;
 pub mod error;
+pub mod history;
 pub mod job;
 pub mod kind;
 pub mod listed;

@@ -8,7 +8,13 @@
 //! back: the counts are real, the mirror untouched, and the run's own
 //! bookkeeping (ids seen, what would change) is kept.
 
-use std::time::Duration;
+use std::{
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 
 use deadpool_postgres::Client;
 use tokio::{sync::mpsc, time::Instant};
@@ -62,13 +68,23 @@ pub struct Options {
     /// next one goes on from its checkpoint (the function's deadline less a
     /// margin). `None`: run to the end.
     pub stop_at: Option<Instant>,
+    /// Set (from another task, e.g. on Ctrl-C) to stop the same way at the
+    /// next page: the run is suspended, its lock let go.
+    pub stop: Arc<AtomicBool>,
     /// The lock's lease, renewed with every page.
     pub lease: Duration,
 }
 
 impl Options {
     pub fn new(trigger: Trigger) -> Self {
-        Self { trigger, dry_run: false, allow_mass_deletion: false, stop_at: None, lease: Duration::from_secs(120) }
+        Self {
+            trigger,
+            dry_run: false,
+            allow_mass_deletion: false,
+            stop_at: None,
+            stop: Arc::default(),
+            lease: Duration::from_secs(120),
+        }
     }
 }
 
@@ -249,14 +265,14 @@ async fn stream<T: Listed>(
     if let Some(state) = resume_at {
         listing = listing.resume_at(state);
     }
-    let stop_at = cx.options.stop_at;
+    let (stop_at, stop) = (cx.options.stop_at, &cx.options.stop);
     let (pages, mut incoming) = mpsc::channel::<Batch>(1);
     let mut api_time = Duration::ZERO;
     let fetch = async {
         // Owned here, so that the writer sees the channel close when the listing ends.
         let pages = pages;
         loop {
-            if stop_at.is_some_and(|at| Instant::now() >= at) {
+            if stop_at.is_some_and(|at| Instant::now() >= at) || stop.load(Ordering::Relaxed) {
                 return Ok::<_, ReconcileError>(ListingEnd::Suspended);
             }
             let at = Instant::now();

@@ -28,7 +28,7 @@ ON CONFLICT (singleton) DO UPDATE SET holder = EXCLUDED.holder, run_id = NULL, e
 WHERE l.expires_at < now()
 RETURNING holder";
 
-const HOLDER: &str = "SELECT coalesce(run_id::text, 'starting'), expires_at FROM clerk_reconcile_lock";
+const HOLDER: &str = "SELECT coalesce('run ' || run_id, 'a run starting'), expires_at FROM clerk_reconcile_lock";
 
 const RENEW: &str = "
 UPDATE clerk_reconcile_lock SET run_id = $3, expires_at = now() + $2::bigint * interval '1 millisecond'

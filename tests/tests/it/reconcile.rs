@@ -494,3 +494,35 @@ async fn a_run_that_died_part_way_is_resumed_once_its_lease_lapses() {
     assert_eq!(next.report.users.seen, 12);
     assert_eq!(mirror(&stack).await, expected(&clerk));
 }
+
+/// Sets the run's stop flag after its first page, as the CLI's Ctrl-C does.
+struct StopAfterFirstPage(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl clerk_sync::reconcile::Progress for StopAfterFirstPage {
+    fn page_written(&self, _: Kind, _: &Counts, _: Option<u64>) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[tokio::test]
+async fn a_stop_request_suspends_the_run_at_the_next_page_and_lets_the_lock_go() {
+    let stack = TestStack::spawn().await;
+    let fake = FakeBackendApi::start().await;
+    let clerk = Clerk::new();
+    clerk.serve(&fake);
+    fake.set_latency(Duration::from_millis(50));
+    let api = api(&fake);
+    let options = Options::new(Trigger::Cli);
+    let pool = clerk_sync_tests::pool(&stack.db.url, 1);
+    let client = pool.get().await.expect("connection");
+    let stopped =
+        reconcile(&client, &api, &options, &StopAfterFirstPage(options.stop.clone())).await.expect("suspended");
+    assert!(stopped.suspended && !stopped.report.complete);
+    // The pages already fetched are written; no page is fetched after it.
+    assert!((5..12).contains(&stopped.report.users.seen), "{stopped:?}");
+    // No lock left behind: the next run starts at once, and resumes.
+    fake.set_latency(Duration::ZERO);
+    let next = run_with(&stack, &api, Options::new(Trigger::Cli)).await.expect("resumes");
+    assert!(next.resumed && next.report.complete);
+    assert_eq!(mirror(&stack).await, expected(&clerk));
+}

@@ -1,11 +1,18 @@
 //! The tenant-scoped sync-status function and the auth helpers behind it.
 
-use clerk_sync::api::sync_status;
+use std::time::Duration;
+
+use clerk_sync::{
+    api::sync_status,
+    backend_api::{BackendApi, BackendApiConfig, RetryPolicy},
+    reconcile::{reconcile, Options, Quiet, Trigger},
+};
 use clerk_sync_tests::{
     api_answer, api_request, api_state,
-    clerk::{joined, organization, simple_user, user_deleted},
+    clerk::{joined, organization, simple_user, user_deleted, T0},
+    fake_backend_api::{self, FakeBackendApi, FAKE_KEY},
     session::{sign, sign_with_header, token, v1_claims, v2_claims},
-    TestStack,
+    TestStack, Vars,
 };
 use serde_json::{json, Value};
 
@@ -172,4 +179,86 @@ async fn browsers_get_an_escaped_html_page() {
     let html = response.body();
     assert!(html.contains("Clerk sync status") && html.contains("ada@example.com"));
     assert!(html.contains("&lt;script&gt;") && !html.contains("<script>alert"), "escaped");
+}
+
+/// A reconcile of the whole instance through the library, against the fake.
+async fn reconcile_once(stack: &TestStack, fake: &FakeBackendApi, dry_run: bool) -> bool {
+    let vars = Vars(vec![("CLERK_SECRET_KEY", FAKE_KEY.to_string()), ("CLERK_API_URL", fake.url())]);
+    let mut config = BackendApiConfig::from_source(&vars).unwrap();
+    config.retry = RetryPolicy {
+        attempts: 1,
+        base_backoff: Duration::from_millis(5),
+        max_backoff: Duration::from_millis(5),
+        attempt_timeout: Duration::from_secs(5),
+        throttled_attempts: 1,
+        max_retry_after: Duration::from_secs(1),
+    };
+    let api = BackendApi::new(config).unwrap();
+    let pool = clerk_sync_tests::pool(&stack.db.url, 1);
+    let client = pool.get().await.unwrap();
+    let options = Options { dry_run, ..Options::new(Trigger::Schedule) };
+    reconcile(&client, &api, &options, &Quiet).await.is_ok()
+}
+
+#[tokio::test]
+async fn the_last_reconcile_shows_when_how_and_its_counts_and_nothing_else() {
+    let stack = two_tenants().await;
+    let ada = token("user_ada", Some(("org_a", "org:admin")));
+    let html = |stack: &TestStack| {
+        let state = api_state(&stack.db.url, vec![]);
+        let mut request = api_request("GET", "/sync-status", Some(&ada), None);
+        request.headers_mut().insert("accept", "text/html".parse().unwrap());
+        async move { sync_status::handle(&state, request).await.body().clone() }
+    };
+    let before = status(&stack, Some(&ada), "/sync-status").await;
+    assert_eq!(before.body["last_reconcile"], Value::Null, "{before:?}");
+    assert!(html(&stack).await.contains("No reconcile has run yet."));
+
+    // Clerk holds Ada, Bob and a newcomer; org A and org B; the same memberships.
+    let fake = FakeBackendApi::start().await;
+    let orgs = [fake_backend_api::organization("org_a", T0), fake_backend_api::organization("org_b", T0)];
+    fake.set_users(vec![
+        fake_backend_api::user("user_ada", T0, "ada@example.com"),
+        fake_backend_api::user("user_bob", T0, "bob@example.com"),
+        fake_backend_api::user("user_cara", T0, "cara@example.com"),
+    ]);
+    fake.set_memberships(vec![
+        fake_backend_api::membership("orgmem_1", &orgs[0], "user_ada", "org:admin", T0),
+        fake_backend_api::membership("orgmem_2", &orgs[1], "user_ada", "org:member", T0),
+        fake_backend_api::membership("orgmem_3", &orgs[1], "user_bob", "org:admin", T0),
+    ]);
+    fake.set_organizations(orgs.to_vec());
+    assert!(reconcile_once(&stack, &fake, false).await);
+
+    let after = status(&stack, Some(&ada), "/sync-status").await;
+    let last = &after.body["last_reconcile"];
+    let keys: Vec<&String> = last.as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        ["complete", "finished_at", "memberships", "organizations", "started_at", "state", "users"],
+        "counts and times only: {last}"
+    );
+    assert_eq!((&last["state"], &last["complete"]), (&json!("completed"), &json!(true)), "{last}");
+    assert_eq!((last["users"]["seen"].as_u64(), last["users"]["created"].as_u64()), (Some(3), Some(1)), "{last}");
+    assert_eq!(last["organizations"]["seen"], 2, "{last}");
+    assert!(last["finished_at"].as_str().is_some_and(|at| at.ends_with('Z')), "{last}");
+    assert!(!last.to_string().contains("cara") && !last.to_string().contains("org_"), "no ids: {last}");
+    let page = html(&stack).await;
+    assert!(page.contains("Last reconcile with Clerk") && page.contains(">completed</b>, complete"), "{page}");
+    assert!(page.contains("<tr><th>Users</th><td>3</td><td>1</td>"), "{page}");
+
+    // A dry run changes nothing, and is not what the page shows; a failed
+    // run is, without its error.
+    assert!(reconcile_once(&stack, &fake, true).await);
+    let dry = status(&stack, Some(&ada), "/sync-status").await;
+    assert_eq!(dry.body["last_reconcile"], *last, "a dry run is not the last reconcile");
+    fake.fail_lists_after(0, 503, u32::MAX);
+    assert!(!reconcile_once(&stack, &fake, false).await);
+    let failed = status(&stack, Some(&ada), "/sync-status").await;
+    assert_eq!(
+        (&failed.body["last_reconcile"]["state"], &failed.body["last_reconcile"]["complete"]),
+        (&json!("failed"), &json!(false))
+    );
+    assert!(!failed.body.to_string().contains("503"), "never the run's error: {:?}", failed.body);
+    assert!(html(&stack).await.contains("<b class=\"bad\">failed</b>"));
 }
