@@ -396,7 +396,7 @@ async fn remove_absent(cx: &mut Context<'_>, run: &mut Run, kind: Kind, began_ms
             let first = tokio::try_join!(
                 async { client.batch_execute("BEGIN").await.map_err(ReconcileError::from) },
                 run.renew(client, prepared),
-                async { statements.apply(client, run.id, began_ms, ids).await.map_err(ReconcileError::from) },
+                async { statements.apply(client, began_ms, ids).await.map_err(ReconcileError::from) },
             );
             match first {
                 Ok((_, _, removed)) => removed,

@@ -3,7 +3,9 @@
 //! organizations deleted (kept, named), memberships removed through the
 //! membership rule, their memberships ended as a delete webhook ends them.
 //! The run's ids seen live in `clerk_reconcile_seen`; a row written or
-//! updated after the listing began is spared.
+//! updated after the listing began is spared. The candidates are found
+//! first (counted, checked against a mass deletion), then applied by id,
+//! each checked again.
 
 use deadpool_postgres::Client;
 use tokio_postgres::{types::Type, Error};
@@ -47,7 +49,9 @@ pub const MEMBERSHIPS: AbsenceRule = AbsenceRule {
     live: "SELECT count(*) FROM user_organizations WHERE deleted_at IS NULL",
 };
 
-const ABSENT_TYPES: [Type; 3] = [Type::INT8, Type::INT8, Type::TEXT_ARRAY];
+/// `$1` when the listing began (ms), `$2` ids, and for the candidates `$3` the run.
+const CANDIDATE_TYPES: [Type; 3] = [Type::INT8, Type::TEXT_ARRAY, Type::INT8];
+const APPLY_TYPES: [Type; 2] = [Type::INT8, Type::TEXT_ARRAY];
 
 /// The statements of one absence batch, prepared beforehand so that a
 /// flight never waits on a prepare.
@@ -60,8 +64,8 @@ impl AbsenceRule {
     /// The Clerk ids of the live rows the run (`run`) has not seen, older
     /// than `began_ms`, when the listing began.
     pub async fn candidates(&self, client: &Client, run: i64, began_ms: i64) -> Result<Vec<String>, Error> {
-        let stmt = prepare(client, self.candidates, &ABSENT_TYPES).await?;
-        let rows = client.query(&stmt, &[&run, &began_ms, &None::<Vec<String>>]).await?;
+        let stmt = prepare(client, self.candidates, &CANDIDATE_TYPES).await?;
+        let rows = client.query(&stmt, &[&began_ms, &None::<Vec<String>>, &run]).await?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
@@ -72,7 +76,7 @@ impl AbsenceRule {
     }
 
     pub async fn prepare(&self, client: &Client) -> Result<PreparedAbsence, Error> {
-        let apply = prepare(client, self.apply, &ABSENT_TYPES).await?;
+        let apply = prepare(client, self.apply, &APPLY_TYPES).await?;
         let end_memberships = match self.end_memberships {
             Some(sql) => Some(prepare(client, sql, &[Type::TEXT_ARRAY]).await?),
             None => None,
@@ -84,8 +88,8 @@ impl AbsenceRule {
 impl PreparedAbsence {
     /// Deletes (or removes) the candidates still absent: the rows changed.
     /// The caller's transaction must then [`Self::end_memberships`].
-    pub async fn apply(&self, client: &Client, run: i64, began_ms: i64, ids: &[String]) -> Result<Applied, Error> {
-        let rows = client.query(&self.apply, &[&run, &began_ms, &ids]).await?;
+    pub async fn apply(&self, client: &Client, began_ms: i64, ids: &[String]) -> Result<Applied, Error> {
+        let rows = client.query(&self.apply, &[&began_ms, &ids]).await?;
         Ok(applied(&rows))
     }
 

@@ -144,17 +144,27 @@ pub const MEMBERSHIPS_PAGE: &str = concat!(
     changed_rows!("merged WHERE changed")
 );
 
-/// Absence from a complete listing (`$1` run, `$2` the moment the listing
-/// began, in ms, `$3` candidate ids or NULL): the candidates, found before
-/// anything is deleted (for dry runs, and the guard against mass deletion).
-pub const USERS_ABSENT: &str =
-    concat!("SELECT clerk_user_id FROM (", include_str!("sql/users_absent.sql"), ") AS absent");
-pub const ORGANIZATIONS_ABSENT: &str =
-    concat!("SELECT clerk_org_id FROM (", include_str!("sql/organizations_absent.sql"), ") AS absent");
+/// Absence from a complete listing (`$1` the moment the listing began, in
+/// ms, `$2` NULL, `$3` the run): the rows old enough to be gone, less the
+/// ids the run's listing returned, found before anything is deleted (for
+/// dry runs, and the guard against mass deletion). A set difference, never
+/// a join: its cost cannot hang on the planner's estimates of tables that
+/// grew within the run.
+macro_rules! absent {
+    ($id:literal, $file:literal, $kind:literal) => {
+        concat!(
+            "SELECT ", $id, " FROM (", include_str!($file), ") AS old_enough\n",
+            "EXCEPT SELECT clerk_id FROM clerk_reconcile_seen WHERE run_id = $3 AND kind = '", $kind, "'"
+        )
+    };
+}
+pub const USERS_ABSENT: &str = absent!("clerk_user_id", "sql/users_absent.sql", "user");
+pub const ORGANIZATIONS_ABSENT: &str = absent!("clerk_org_id", "sql/organizations_absent.sql", "organization");
 pub const MEMBERSHIPS_ABSENT: &str =
-    concat!("SELECT membership_id FROM (", include_str!("sql/memberships_absent.sql"), ") AS absent");
+    absent!("clerk_membership_id", "sql/memberships_old_enough.sql", "membership");
 
-/// The same, applied through the webhooks' delete rules (users scrubbed,
+/// The candidates (`$1` the moment, `$2` their ids, checked again), applied
+/// through the webhooks' delete rules (users scrubbed,
 /// organizations kept as deleted) and, for memberships, the membership
 /// rule as removals; yields the rows deleted. The memberships of deleted
 /// users and organizations are ended after, by [`USER_END_MEMBERSHIPS`] and
@@ -176,7 +186,9 @@ pub const ORGANIZATIONS_DELETE_ABSENT: &str = concat!(
     "SELECT clerk_id, NULL::bigint AS clerk_updated_ms, false AS created FROM applied"
 );
 pub const MEMBERSHIPS_REMOVE_ABSENT: &str = concat!(
-    "WITH incoming_memberships AS (",
+    "WITH old_enough AS (",
+    include_str!("sql/memberships_old_enough.sql"),
+    "),\nincoming_memberships AS (",
     include_str!("sql/memberships_absent.sql"),
     "),\n",
     include_str!("sql/membership.sql"),

@@ -1,14 +1,12 @@
--- The users a complete listing of the Backend API no longer holds, as
--- deletions at the moment the listing began: $1 reconcile run, $2 that
--- moment (ms), $3 clerk_user_id[] (the candidates found beforehand, or NULL to find them; a row
--- that changed since is dropped by the checks here). A row written or
--- updated in Clerk after the listing began is spared: it may be newer than
--- the listing.
-SELECT u.clerk_user_id, $2::bigint AS deleted_ms
+-- The users that may be taken as deleted when a complete listing of the
+-- Backend API does not hold them, deleted at the moment the listing began
+-- ($1, ms): live, and neither written nor updated in Clerk since (a row
+-- newer than the listing is spared). $2 narrows them to ids (NULL: all).
+-- Which of them the listing did not hold is told by `statements`
+-- (USERS_ABSENT), set against the run's seen ids.
+SELECT u.clerk_user_id, $1::bigint AS deleted_ms
 FROM users AS u
-WHERE ($3::text[] IS NULL OR u.clerk_user_id = ANY($3))
+WHERE ($2::text[] IS NULL OR u.clerk_user_id = ANY($2))
   AND u.deleted_at IS NULL
-  AND u.updated_at < to_timestamp($2 / 1000.0)
-  AND coalesce(greatest(u.clerk_updated_ms, u.placeholder_updated_ms), 0) < $2
-  AND NOT EXISTS (SELECT FROM clerk_reconcile_seen AS s
-                  WHERE s.run_id = $1 AND s.kind = 'user' AND s.clerk_id = u.clerk_user_id)
+  AND u.updated_at < to_timestamp($1 / 1000.0)
+  AND coalesce(greatest(u.clerk_updated_ms, u.placeholder_updated_ms), 0) < $1
