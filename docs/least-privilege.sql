@@ -2,12 +2,13 @@
 --
 -- clerk_sync_app    what every function needs when SKIP_DB_MIGRATIONS=true
 --                   (clerk-users, clerk-organizations, clerk-memberships,
+--                   clerk-invitations, clerk-domains, clerk-roles,
 --                   sync-status, seller-accounts, clerk-replay,
 --                   clerk-reconcile): rows only, on exactly the tables the
 --                   functions use. No DDL, no TRUNCATE, no DELETE on the
---                   event log or the mirror, nothing on the migration
---                   history or the amazon_* tables (no function reads or
---                   writes them).
+--                   event log or the mirror (but for the pairs of a role's
+--                   permission set), nothing on the migration history or
+--                   the amazon_* tables (no function reads or writes them).
 -- clerk_sync_prune  optional: enough for `clerk-sync prune` (read and delete
 --                   webhook events, nothing else), for a scheduled prune
 --                   that should not hold the owner's password. Without it,
@@ -63,6 +64,16 @@ GRANT USAGE ON SCHEMA public TO clerk_sync_app, clerk_sync_prune;
 -- DO UPDATE needs SELECT, INSERT and UPDATE) and soft-delete them (UPDATE);
 -- the API functions read them. Nothing is ever deleted.
 GRANT SELECT, INSERT, UPDATE ON users, organization, user_organizations TO clerk_sync_app;
+
+-- Webhooks upsert invitations, domains, roles and permissions the same way
+-- (deletes are updates: deleted_at); the API functions read roles and
+-- permissions to decide what a member may do. A role event that applies
+-- replaces the role's permission set: it adds the pairs it lists (INSERT …
+-- ON CONFLICT DO NOTHING) and deletes those it no longer lists, the only
+-- mirror rows ever deleted. A pair is never updated.
+GRANT SELECT, INSERT, UPDATE ON organization_invitations, organization_domains, organization_roles,
+    organization_permissions TO clerk_sync_app;
+GRANT SELECT, INSERT, DELETE ON organization_role_permissions TO clerk_sync_app;
 
 -- Webhooks record events (INSERT … RETURNING), sync-status reads them,
 -- clerk-replay updates the status of failed ones. Only prune deletes.

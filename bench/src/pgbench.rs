@@ -22,10 +22,18 @@ const EVENT: [&str; 8] = [
 /// A clock that always moves forward, so every upsert is newer.
 const CLOCK: &str = "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint";
 
+/// The time now in milliseconds (an invitation's expiry).
+const NOW_MS: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
+
 /// The effect's parameters ($9 on) of each statement.
 fn effect(name: &str) -> Option<Vec<&'static str>> {
     let user = "'user_' || (SELECT k FROM p)";
     let org = "'org_' || ((SELECT k FROM p) / 3)";
+    let role = "'role_' || ((SELECT k FROM p) / 100)";
+    let permission = "'perm_' || ((SELECT k FROM p) / 10)";
+    // pgbench reads `:name` as a variable even inside quotes: keys are built with chr(58).
+    let role_key = "'org' || chr(58) || 'role_' || ((SELECT k FROM p) / 100)";
+    let permission_key = "'org' || chr(58) || 'bench' || chr(58) || ((SELECT k FROM p) / 10)";
     Some(match name {
         "record_only" => vec![],
         "user_upsert" => vec![user, "'u@x.example'", "'F'", "'L'", "'https://img'", CLOCK],
@@ -48,8 +56,63 @@ fn effect(name: &str) -> Option<Vec<&'static str>> {
             CLOCK,
             "false",
         ],
+        "invitation" => vec![
+            "'orginv_' || (SELECT k FROM p)",
+            org,
+            "'N'",
+            "'slug'",
+            "'https://img'",
+            "'u@x.example'",
+            "'org' || chr(58) || 'member'",
+            "'accepted'",
+            NOW_MS,
+            user,
+            CLOCK,
+        ],
+        "domain_upsert" => vec![
+            "'orgdmn_' || (SELECT k FROM p)",
+            org,
+            "'N'",
+            "'slug'",
+            "'https://img'",
+            "'x.example'",
+            "'automatic_invitation'",
+            "'verified'",
+            "'admin@x.example'",
+            CLOCK,
+        ],
+        "domain_delete" => vec!["'orgdmn_' || (SELECT k FROM p)", CLOCK],
+        "permission_upsert" => vec![permission, permission_key, "'N'", "'D'", "'custom'", CLOCK],
+        "permission_delete" => vec![permission, CLOCK],
+        "role_upsert" => vec![
+            role,
+            role_key,
+            "'N'",
+            "'D'",
+            CLOCK,
+            "ARRAY['perm_' || ((SELECT k FROM p) / 10)]",
+            "ARRAY['org' || chr(58) || 'bench' || chr(58) || ((SELECT k FROM p) / 10)]",
+            "ARRAY['N']",
+            "ARRAY['D']",
+            "ARRAY['custom']",
+            "ARRAY[0::bigint]",
+        ],
+        "role_delete" => vec![role, CLOCK],
         _ => return None,
     })
+}
+
+/// The parameters of the statements that run after another in its
+/// transaction, which take only ids.
+fn follow_up(name: &str) -> Vec<&'static str> {
+    match name {
+        "role_permissions" => {
+            vec!["'role_' || ((SELECT k FROM p) / 100)", "ARRAY['perm_' || ((SELECT k FROM p) / 10)]"]
+        }
+        // The statements that end memberships take only the object ids.
+        _ if name.starts_with("user_") => vec!["ARRAY['user_' || (SELECT k FROM p)]"],
+        _ => vec!["ARRAY['org_' || ((SELECT k FROM p) / 3)]"],
+    }
 }
 
 /// `sql` with each `$N` replaced by `values[N - 1]`.
@@ -101,9 +164,7 @@ pub fn scripts() -> Vec<(&'static str, String)> {
         .map(|(name, sql)| {
             let values: Vec<&str> = match effect(name) {
                 Some(effect) => EVENT.iter().copied().chain(effect).collect(),
-                // The statements that end memberships take only the object ids.
-                None if name.starts_with("user_") => vec!["ARRAY['user_' || (SELECT k FROM p)]"],
-                None => vec!["ARRAY['org_' || ((SELECT k FROM p) / 3)]"],
+                None => follow_up(name),
             };
             // pgbench numbers every `(SELECT k FROM p)` it sees, in comments too: leave them out.
             let body = substitute(&without_comments(sql), &values);

@@ -8,7 +8,9 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
-use clerk_sync::clerk::{plan, Change, Envelope, Family, OrgChange, Plan, UserChange, FAMILIES};
+use clerk_sync::clerk::{
+    plan, Change, DomainChange, Envelope, Family, OrgChange, Plan, RoleChange, UserChange, FAMILIES,
+};
 use clerk_sync_fuzz::{Body, CANARY};
 use libfuzzer_sys::fuzz_target;
 
@@ -38,9 +40,21 @@ fuzz_target!(|input: Input| {
         let times = match change {
             Change::Users(UserChange::Upsert(u)) => vec![Some(u.updated_ms)],
             Change::Users(UserChange::Delete { deleted_ms, .. })
-            | Change::Organizations(OrgChange::Delete { deleted_ms, .. }) => vec![Some(*deleted_ms)],
+            | Change::Organizations(OrgChange::Delete { deleted_ms, .. })
+            | Change::Domains(DomainChange::Delete { deleted_ms, .. })
+            | Change::Roles(
+                RoleChange::DeleteRole { deleted_ms, .. } | RoleChange::DeletePermission { deleted_ms, .. },
+            ) => {
+                vec![Some(*deleted_ms)]
+            }
             Change::Organizations(OrgChange::Upsert(o)) => vec![o.updated_ms],
             Change::Memberships(m) => vec![Some(m.event_ms), m.organization.updated_ms],
+            Change::Invitations(i) => vec![Some(i.updated_ms), i.expires_ms, i.organization.updated_ms],
+            Change::Domains(DomainChange::Upsert(d)) => vec![Some(d.updated_ms), d.organization.updated_ms],
+            Change::Roles(RoleChange::UpsertRole(r)) => std::iter::once(Some(r.updated_ms))
+                .chain(r.permissions.iter().flatten().map(|p| p.updated_ms))
+                .collect(),
+            Change::Roles(RoleChange::UpsertPermission(p)) => vec![p.updated_ms],
         };
         for ms in times.into_iter().flatten() {
             assert!((0..=253_402_300_799_999).contains(&ms), "out-of-range time {ms} in {change:?}");

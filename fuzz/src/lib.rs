@@ -22,7 +22,7 @@ pub fn handled_types() -> Vec<&'static str> {
 pub const OTHER_TYPES: [&str; 12] = [
     "session.created",
     "email.created",
-    "organizationInvitation.accepted",
+    "waitlistEntry.created",
     "user.",
     ".created",
     "user",
@@ -320,7 +320,7 @@ impl Node {
 }
 
 /// The project's sample payloads (`events/payloads/`).
-pub const SAMPLES: [&str; 12] = [
+pub const SAMPLES: [&str; 24] = [
     include_str!("../../events/payloads/user.created.json"),
     include_str!("../../events/payloads/user.created.phone-only.json"),
     include_str!("../../events/payloads/user.updated.json"),
@@ -331,6 +331,18 @@ pub const SAMPLES: [&str; 12] = [
     include_str!("../../events/payloads/organizationMembership.created.json"),
     include_str!("../../events/payloads/organizationMembership.updated.json"),
     include_str!("../../events/payloads/organizationMembership.deleted.json"),
+    include_str!("../../events/payloads/organizationInvitation.created.json"),
+    include_str!("../../events/payloads/organizationInvitation.accepted.json"),
+    include_str!("../../events/payloads/organizationInvitation.revoked.json"),
+    include_str!("../../events/payloads/organizationDomain.created.json"),
+    include_str!("../../events/payloads/organizationDomain.updated.json"),
+    include_str!("../../events/payloads/organizationDomain.deleted.json"),
+    include_str!("../../events/payloads/role.created.json"),
+    include_str!("../../events/payloads/role.updated.json"),
+    include_str!("../../events/payloads/role.deleted.json"),
+    include_str!("../../events/payloads/permission.created.json"),
+    include_str!("../../events/payloads/permission.updated.json"),
+    include_str!("../../events/payloads/permission.deleted.json"),
     include_str!("../../events/payloads/session.created.json"),
     include_str!("../../events/payloads/email.created.json"),
 ];

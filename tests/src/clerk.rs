@@ -1,4 +1,5 @@
-//! Clerk-shaped payloads for tests, following `shared/reference/clerk-webhooks.md`.
+//! Clerk-shaped payloads for tests, following `shared/reference/clerk-webhooks.md`
+//! and the examples of Clerk's webhook spec (2025-04-15), written out here.
 
 use serde_json::{json, Value};
 
@@ -152,4 +153,130 @@ pub fn joined(event_type: &str, id: &str, user: &str, org: &str, role: &str, at:
         updated_ms: at,
         timestamp: at + 5,
     })
+}
+
+/// The public data of an organization, as invitations and domains carry it.
+pub fn public_organization_data(org_id: &str, name: &str) -> Value {
+    json!({
+        "id": org_id, "name": name, "slug": name.to_lowercase().replace(' ', "-"),
+        "image_url": format!("https://img.clerk.com/{org_id}"), "has_image": false
+    })
+}
+
+/// One `organizationInvitation.*` event, as Clerk sends all three: the whole
+/// invitation, its status that of the event (`pending` for `created`).
+pub struct Invitation<'a> {
+    pub event_type: &'a str,
+    pub id: &'a str,
+    pub org_id: &'a str,
+    /// `public_organization_data`'s name; `None` leaves the object out.
+    pub org_name: Option<&'a str>,
+    pub email: &'a str,
+    pub role: &'a str,
+    /// `user_id`, which only `accepted` carries, and not always.
+    pub user_id: Option<&'a str>,
+    pub updated_ms: i64,
+}
+
+pub fn invitation(i: &Invitation<'_>) -> Value {
+    let status = match i.event_type.split_once('.').map(|(_, action)| action) {
+        Some("created") | None => "pending",
+        Some(action) => action,
+    };
+    let mut data = json!({
+        "id": i.id, "object": "organization_invitation", "email_address": i.email,
+        "role": i.role, "role_name": if i.role == "org:admin" { "Admin" } else { "Member" },
+        "organization_id": i.org_id, "status": status,
+        "inviter_id": "user_inviter", "public_inviter_data": {
+            "user_id": "user_inviter", "first_name": "In", "last_name": "Viter",
+            "image_url": "https://img.clerk.com/user_inviter", "has_image": false, "identifier": "inviter@example.com"
+        },
+        "public_metadata": {}, "private_metadata": {},
+        "url": format!("https://accounts.example.com/accept-invitation?__clerk_ticket={}", i.id),
+        "expires_at": T0 + 7 * 86_400_000, "created_at": T0, "updated_at": T0 + i.updated_ms
+    });
+    if let Some(name) = i.org_name {
+        data["public_organization_data"] = public_organization_data(i.org_id, name);
+    }
+    if let Some(user_id) = i.user_id {
+        data["user_id"] = json!(user_id);
+    }
+    envelope(i.event_type, i.updated_ms + 5, data)
+}
+
+/// One `organizationDomain.created` / `.updated` event.
+pub struct Domain<'a> {
+    pub event_type: &'a str,
+    pub id: &'a str,
+    pub org_id: &'a str,
+    /// `public_organization_data`'s name; `None` leaves the object out.
+    pub org_name: Option<&'a str>,
+    pub name: &'a str,
+    pub enrollment_mode: &'a str,
+    /// The affiliation verification's status, `None` for no verification.
+    pub verification: Option<&'a str>,
+    pub updated_ms: i64,
+}
+
+pub fn domain(d: &Domain<'_>) -> Value {
+    let verification = d.verification.map(|status| {
+        json!({"status": status, "strategy": "email_code", "attempts": 1, "expire_at": null, "verified_at": null})
+    });
+    let mut data = json!({
+        "id": d.id, "object": "organization_domain", "organization_id": d.org_id, "name": d.name,
+        "enrollment_mode": d.enrollment_mode, "affiliation_email_address": format!("admin@{}", d.name),
+        "affiliation_verification": verification, "ownership_verification": null, "verification": verification,
+        "total_pending_invitations": 0, "total_pending_suggestions": 0,
+        "created_at": T0, "updated_at": T0 + d.updated_ms
+    });
+    if let Some(name) = d.org_name {
+        data["public_organization_data"] = public_organization_data(d.org_id, name);
+    }
+    envelope(d.event_type, d.updated_ms + 5, data)
+}
+
+/// `organizationDomain.deleted`: the stub.
+pub fn domain_deleted(id: &str, timestamp: i64) -> Value {
+    envelope(
+        "organizationDomain.deleted",
+        timestamp,
+        json!({"object": "organization_domain", "id": id, "deleted": true}),
+    )
+}
+
+/// A permission's `data` (`permission.*`, and each of a role's `permissions`).
+pub fn permission_data(id: &str, key: &str, name: &str, updated_ms: i64) -> Value {
+    json!({
+        "object": "permission", "id": id, "key": key, "name": name,
+        "description": format!("Allows {name}"), "type": if key.starts_with("org:sys_") { "system" } else { "custom" },
+        "created_at": T0, "updated_at": T0 + updated_ms
+    })
+}
+
+/// `permission.created` / `permission.updated`.
+pub fn permission(event_type: &str, id: &str, key: &str, name: &str, updated_ms: i64) -> Value {
+    envelope(event_type, updated_ms + 5, permission_data(id, key, name, updated_ms))
+}
+
+/// `permission.deleted`: the stub, only the id.
+pub fn permission_deleted(id: &str, timestamp: i64) -> Value {
+    envelope("permission.deleted", timestamp, json!({"object": "permission", "id": id, "deleted": true}))
+}
+
+/// `role.created` / `role.updated`, with its permissions (from [`permission_data`]).
+pub fn role(event_type: &str, id: &str, key: &str, name: &str, updated_ms: i64, permissions: Vec<Value>) -> Value {
+    envelope(
+        event_type,
+        updated_ms + 5,
+        json!({
+            "object": "role", "id": id, "key": key, "name": name, "description": format!("The {name} role"),
+            "is_creator_eligible": false, "permissions": permissions,
+            "created_at": T0, "updated_at": T0 + updated_ms
+        }),
+    )
+}
+
+/// `role.deleted`: only the id (Clerk's example has `slug: null` and no `deleted`).
+pub fn role_deleted(id: &str, timestamp: i64) -> Value {
+    envelope("role.deleted", timestamp, json!({"object": "role", "id": id, "slug": null}))
 }

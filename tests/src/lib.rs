@@ -82,7 +82,17 @@ impl TestDb {
     /// Rows in every table the webhooks write: all zero means nothing was written.
     pub async fn written_rows(&self) -> i64 {
         let mut total = 0;
-        for table in ["clerk_webhook_events", "users", "organization", "user_organizations"] {
+        for table in [
+            "clerk_webhook_events",
+            "users",
+            "organization",
+            "user_organizations",
+            "organization_invitations",
+            "organization_domains",
+            "organization_roles",
+            "organization_permissions",
+            "organization_role_permissions",
+        ] {
             total += self.count(table).await;
         }
         total
@@ -262,13 +272,16 @@ pub fn alb_event(body: &str, headers: &[(String, String)], base64: bool) -> Stri
     .to_string()
 }
 
-/// The three webhook functions over one database, as deployed: each event
-/// goes to the function of its family.
+/// The webhook functions over one database, as deployed: each event goes to
+/// the function of its family.
 pub struct TestStack {
     pub db: TestDb,
     pub users: WebhookState,
     pub organizations: WebhookState,
     pub memberships: WebhookState,
+    pub invitations: WebhookState,
+    pub domains: WebhookState,
+    pub roles: WebhookState,
     /// The local stack's catch-all route (every family).
     pub catch_all: WebhookState,
 }
@@ -283,6 +296,9 @@ impl TestStack {
             users: webhook_state(Family::Users, &db.url, vec![]),
             organizations: webhook_state(Family::Organizations, &db.url, vec![]),
             memberships: webhook_state(Family::Memberships, &db.url, vec![]),
+            invitations: webhook_state(Family::Invitations, &db.url, vec![]),
+            domains: webhook_state(Family::Domains, &db.url, vec![]),
+            roles: webhook_state(Family::Roles, &db.url, vec![]),
             catch_all: webhook_state(Family::All, &db.url, vec![]),
             db,
         }
@@ -293,6 +309,9 @@ impl TestStack {
         match Family::handling(event_type) {
             Some(Family::Organizations) => &self.organizations,
             Some(Family::Memberships) => &self.memberships,
+            Some(Family::Invitations) => &self.invitations,
+            Some(Family::Domains) => &self.domains,
+            Some(Family::Roles) => &self.roles,
             // Types no family handles go to one function, which ignores them.
             Some(Family::Users | Family::All) | None => &self.users,
         }
@@ -328,6 +347,24 @@ impl TestStack {
                 "SELECT u.clerk_user_id, o.clerk_org_id, m.role, m.clerk_membership_id, m.deleted_at
                  FROM user_organizations m JOIN users u ON u.id = m.user_id
                  JOIN organization o ON o.id = m.organization_id ORDER BY 1, 2").await,
+            "invitations": self.db.rows(
+                "SELECT i.clerk_invitation_id, o.clerk_org_id, i.email_address, i.role, i.status, i.expires_at,
+                        u.clerk_user_id
+                 FROM organization_invitations i JOIN organization o ON o.id = i.organization_id
+                 LEFT JOIN users u ON u.id = i.user_id ORDER BY 1").await,
+            "domains": self.db.rows(
+                "SELECT d.clerk_domain_id, o.clerk_org_id, d.name, d.enrollment_mode, d.verification_status,
+                        d.affiliation_email_address, d.deleted_at
+                 FROM organization_domains d LEFT JOIN organization o ON o.id = d.organization_id ORDER BY 1").await,
+            "roles": self.db.rows(
+                "SELECT r.clerk_role_id, r.key, r.name, r.description, r.deleted_at,
+                        ARRAY(SELECT p.clerk_permission_id FROM organization_role_permissions rp
+                              JOIN organization_permissions p ON p.id = rp.permission_id
+                              WHERE rp.role_id = r.id ORDER BY 1) AS permissions
+                 FROM organization_roles r ORDER BY 1").await,
+            "permissions": self.db.rows(
+                "SELECT clerk_permission_id, key, name, description, type, deleted_at
+                 FROM organization_permissions ORDER BY 1").await,
             // `processed` and `stale` differ only by arrival order: an event
             // is stale when a newer one arrived first.
             "events": self.db.rows(
@@ -346,9 +383,18 @@ impl TestStack {
         answer.body
     }
 
-    /// The webhook functions: the three deployed ones, then the catch-all.
-    pub fn functions(&self) -> [&WebhookState; 4] {
-        [&self.users, &self.organizations, &self.memberships, &self.catch_all]
+    /// The webhook functions: the deployed ones in the order of `FAMILIES`,
+    /// then the catch-all (the last).
+    pub fn functions(&self) -> [&WebhookState; 7] {
+        [
+            &self.users,
+            &self.organizations,
+            &self.memberships,
+            &self.invitations,
+            &self.domains,
+            &self.roles,
+            &self.catch_all,
+        ]
     }
 
     /// Signs and delivers `payload` to one function, as an endpoint

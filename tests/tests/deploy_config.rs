@@ -9,6 +9,8 @@
 //! - webhook functions have public Function URLs and an output each, telling which Clerk events
 //!   to subscribe; API functions have exactly their routes on the stack's HTTP API; replay runs
 //!   on a schedule; every function's concurrency is capped (database connections);
+//! - every family's function is capped by `WebhookReservedConcurrency`, whose description names
+//!   it, and the connection budget the template states counts one share per family;
 //! - scheduled functions run one at a time, are not retried, and take their schedule from a
 //!   parameter the workflow passes; reconcile's timeout leaves room past its stop margin;
 //! - each function is given only the secret ARNs it needs, and may read exactly those secrets;
@@ -531,6 +533,43 @@ fn every_family_has_its_crate_function_log_group_url_and_samples() {
                 problems.push(format!("family {}: no sample payload {sample}", spec.name));
             }
         }
+    }
+    assert_no_problems(problems);
+}
+
+/// Each webhook function may hold `WebhookReservedConcurrency` database connections: the
+/// parameter caps every family's function, names each of them, and the budget written above it
+/// (`N x WebhookReservedConcurrency + …`) counts one share per family of [`FAMILIES`].
+#[test]
+fn every_family_counts_in_the_connection_budget() {
+    const PARAMETER: &str = "WebhookReservedConcurrency";
+    let template = Template::load();
+    let mut problems = Vec::new();
+    let description = template
+        .parameters()
+        .get(PARAMETER)
+        .and_then(|p| p.get("Description"))
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    for spec in FAMILIES {
+        let name = spec.function;
+        let Some((id, function)) =
+            template.functions().into_iter().find(|(_, f)| template.crate_dir(f).as_deref() == Some(name))
+        else {
+            continue; // reported by every_family_has_its_crate_function_log_group_url_and_samples
+        };
+        if template.property(function, "ReservedConcurrentExecutions") != Some(&json!({"Ref": PARAMETER})) {
+            problems.push(format!("{id}: ReservedConcurrentExecutions must be !Ref {PARAMETER}"));
+        }
+        if !description.contains(name) {
+            problems.push(format!("{TEMPLATE}: the description of {PARAMETER} does not name {name}"));
+        }
+    }
+    let budget = format!("{} x {PARAMETER}", FAMILIES.len());
+    if !read(TEMPLATE).contains(&budget) {
+        problems.push(format!(
+            "{TEMPLATE}: the connection budget comment must count one share per family: \"{budget} + …\""
+        ));
     }
     assert_no_problems(problems);
 }

@@ -58,8 +58,9 @@ use crate::{
 /// serves every function on 127.0.0.1 under the routes the deployment exposes,
 /// through the same handler functions as Lambda:
 ///
-///   POST /webhooks/clerk-users, /webhooks/clerk-organizations, /webhooks/clerk-memberships
-///   POST /webhooks/clerk                 all three families (development only)
+///   POST /webhooks/clerk-users, /webhooks/clerk-organizations, /webhooks/clerk-memberships,
+///        /webhooks/clerk-invitations, /webhooks/clerk-domains, /webhooks/clerk-roles
+///   POST /webhooks/clerk                 every family (development only)
 ///   GET  /sync-status                    GET/POST /seller-accounts, GET/DELETE /seller-accounts/{id}
 ///   any  /lambda-url/<function>/…        as `cargo lambda watch` serves them
 ///

@@ -121,17 +121,24 @@ mod tests {
     const USERS: Function = Function::Webhook(Family::Users);
     const ORGANIZATIONS: Function = Function::Webhook(Family::Organizations);
     const MEMBERSHIPS: Function = Function::Webhook(Family::Memberships);
+    const INVITATIONS: Function = Function::Webhook(Family::Invitations);
+    const DOMAINS: Function = Function::Webhook(Family::Domains);
+    const ROLES: Function = Function::Webhook(Family::Roles);
 
     #[test]
     fn routes_match_the_deployment_and_cargo_lambda_watch() {
-        let cases: [(&str, Option<(Function, &str)>); 16] = [
+        let cases: [(&str, Option<(Function, &str)>); 20] = [
             ("/webhooks/clerk-users", Some((USERS, "/webhooks/clerk-users"))),
             ("/webhooks/clerk-users/", Some((USERS, "/webhooks/clerk-users/"))),
             ("/webhooks/clerk-organizations", Some((ORGANIZATIONS, "/webhooks/clerk-organizations"))),
             ("/webhooks/clerk-memberships", Some((MEMBERSHIPS, "/webhooks/clerk-memberships"))),
+            ("/webhooks/clerk-invitations", Some((INVITATIONS, "/webhooks/clerk-invitations"))),
+            ("/webhooks/clerk-domains", Some((DOMAINS, "/webhooks/clerk-domains"))),
+            ("/webhooks/clerk-roles", Some((ROLES, "/webhooks/clerk-roles"))),
             ("/webhooks/clerk", Some((Function::ALL_WEBHOOKS, "/webhooks/clerk"))),
             ("/lambda-url/clerk-users/", Some((USERS, "/"))),
             ("/lambda-url/clerk-memberships", Some((MEMBERSHIPS, "/"))),
+            ("/lambda-url/clerk-roles/", Some((ROLES, "/"))),
             ("/lambda-url/seller-accounts/abc", Some((Function::SellerAccounts, "/abc"))),
             ("/lambda-url/sync-status/", Some((Function::SyncStatus, "/"))),
             ("/sync-status", Some((Function::SyncStatus, "/sync-status"))),
@@ -157,7 +164,11 @@ mod tests {
         assert_eq!(Function::for_event_type("user.created"), USERS);
         assert_eq!(Function::for_event_type("organization.deleted"), ORGANIZATIONS);
         assert_eq!(Function::for_event_type("organizationMembership.updated"), MEMBERSHIPS);
-        assert_eq!(Function::for_event_type("organizationInvitation.created"), Function::ALL_WEBHOOKS);
+        assert_eq!(Function::for_event_type("organizationInvitation.accepted"), INVITATIONS);
+        assert_eq!(Function::for_event_type("organizationDomain.updated"), DOMAINS);
+        assert_eq!(Function::for_event_type("role.deleted"), ROLES);
+        assert_eq!(Function::for_event_type("permission.created"), ROLES);
+        assert_eq!(Function::for_event_type("waitlistEntry.created"), Function::ALL_WEBHOOKS);
         assert_eq!(Function::for_event_type("session.created"), Function::ALL_WEBHOOKS);
     }
 

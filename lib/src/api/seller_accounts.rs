@@ -3,9 +3,13 @@
 //! - `GET /seller-accounts` → the accounts, never their secrets (members).
 //! - `GET /seller-accounts/{id}` → one account (members).
 //! - `POST /seller-accounts` → connect (or reconnect) an account; the
-//!   credentials go through the vault (admins).
-//! - `DELETE /seller-accounts/{id}` → 204 (admins). Another organization's
-//!   id is 404, never 403: existence does not leak across tenants.
+//!   credentials go through the vault (the manage permission).
+//! - `DELETE /seller-accounts/{id}` → 204 (the manage permission). Another
+//!   organization's id is 404, never 403: existence does not leak across tenants.
+//!
+//! Writes need the permission `SELLER_ACCOUNTS_MANAGE_PERMISSION` (default
+//! `org:seller_accounts:manage`); while the instance defines no live
+//! permission with that key, the admin role instead, as before permissions.
 //!
 //! Mounted at `/seller-accounts` behind the HttpApi and at `/` behind a
 //! Function URL, it answers the same.
@@ -19,18 +23,28 @@ use crate::{
     config::{self, ConfigError, Source},
     http::{error::HttpError, response::json},
     seller_accounts::{self, LwaCredentials, NewSellerAccount, Region, StoreError},
-    session::{require_auth_context, AuthContext, Requirement},
+    session::{permissions, require_auth_context, AuthContext, Requirement},
     vault::Vault,
 };
 
 /// Larger bodies are refused before parsing: a request is a few hundred bytes.
 const MAX_BODY_BYTES: usize = 16 * 1024;
 
-/// What the seller-accounts function holds: the API state and the vault.
-/// Building the vault derives nothing: keys are derived on first use.
+/// The setting naming the permission writes need.
+pub const MANAGE_PERMISSION_VAR: &str = "SELLER_ACCOUNTS_MANAGE_PERMISSION";
+
+/// The permission writes need unless [`MANAGE_PERMISSION_VAR`] names another.
+pub const DEFAULT_MANAGE_PERMISSION: &str = "org:seller_accounts:manage";
+
+/// What the seller-accounts function holds: the API state, the vault and
+/// the permission writes need. Building the vault derives nothing: keys are
+/// derived on first use.
 pub struct SellerAccountsState {
     pub api: ApiState,
     pub vault: Vault,
+    /// The permission key `POST` and `DELETE` need (the admin role while the
+    /// instance does not define it).
+    pub manage_permission: String,
 }
 
 impl SellerAccountsState {
@@ -39,7 +53,12 @@ impl SellerAccountsState {
     }
 
     pub fn from_source(src: &impl Source) -> Result<Self, ConfigError> {
-        Ok(Self { api: ApiState::from_source(src)?, vault: Vault::from_source(src)? })
+        let manage_permission = match src.get(MANAGE_PERMISSION_VAR) {
+            None => DEFAULT_MANAGE_PERMISSION.to_string(),
+            Some(raw) => permissions::parse_key(&raw)
+                .map_err(|reason| ConfigError::Invalid { var: MANAGE_PERMISSION_VAR, reason })?,
+        };
+        Ok(Self { api: ApiState::from_source(src)?, vault: Vault::from_source(src)?, manage_permission })
     }
 }
 
@@ -78,7 +97,13 @@ async fn answer<B: AsRef<[u8]>>(
         (_, [_]) => return Err(ApiError::MethodNotAllowed { allow: "GET, DELETE" }),
         _ => return Err(ApiError::NotFound),
     };
-    let requirement = if method == Method::GET { Requirement::Member } else { Requirement::Admin };
+    // Reads: any member. Writes: the manage permission, or the admin role
+    // while the instance does not define it (decided in the same query).
+    let requirement = if method == Method::GET {
+        Requirement::Member
+    } else {
+        Requirement::PermissionOrAdmin(&state.manage_permission)
+    };
     let client = state.api.db.client().await?;
     let backend = state.api.backend.as_deref();
     let context = require_auth_context(&state.api.sessions, backend, &client, request.headers(), requirement).await?;

@@ -4,6 +4,8 @@
 //! and when the whole mirror was last reconciled with Clerk (counts only).
 //! Nothing about any other user or tenant.
 
+use std::sync::LazyLock;
+
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use serde::Serialize;
 use tokio_postgres::types::Type;
@@ -13,7 +15,7 @@ use crate::{
     db::DbError,
     http::{error::HttpError, response::json},
     reconcile::{history, Counts},
-    session::{user_organizations, AccessError, Membership, Session},
+    session::{permissions::held_sql, user_organizations, AccessError, Membership, Session},
     timestamp,
 };
 
@@ -61,6 +63,9 @@ pub struct OrganizationRow {
     /// The caller's membership role, as the database holds it.
     pub role: Option<String>,
     pub membership_ended_at: Option<String>,
+    /// The permission keys the caller holds here, sorted, as the auth
+    /// helpers decide them; empty unless an active member of an active organization.
+    pub permissions: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -175,22 +180,31 @@ async fn answer<B>(state: &ApiState, request: &Request<B>) -> Result<Response<St
     }
 }
 
+/// The active organization and the caller's membership in it, active or
+/// not, with the permissions the membership's role holds (the auth helpers'
+/// rule, [`crate::session::permissions`]): one statement.
+static ORG_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT o.clerk_org_id, o.name, o.slug, o.updated_at, o.deleted_at,
+                m.role, m.deleted_at AS membership_ended_at, m.clerk_membership_id,
+                m.id IS NOT NULL AS member, {held} AS permissions
+         FROM organization o
+         LEFT JOIN user_organizations m
+           ON m.organization_id = o.id AND m.user_id = (SELECT id FROM users WHERE clerk_user_id = $1)
+         WHERE o.clerk_org_id = $2",
+        held = held_sql("m.role"),
+    )
+});
+
 /// Everything the page shows, for this caller only.
 pub async fn load(state: &ApiState, session: &Session, page: i64, per_page: i64) -> Result<SyncStatus, DbError> {
     let client = state.db.client().await?;
     let user_sql = "SELECT id, email, first_name, last_name, image_url, updated_at, deleted_at,
                 clerk_updated_ms IS NULL AS placeholder
          FROM users WHERE clerk_user_id = $1";
-    let org_sql = "SELECT o.clerk_org_id, o.name, o.slug, o.updated_at, o.deleted_at,
-                m.role, m.deleted_at AS membership_ended_at, m.clerk_membership_id,
-                m.id IS NOT NULL AS member
-         FROM organization o
-         LEFT JOIN user_organizations m
-           ON m.organization_id = o.id AND m.user_id = (SELECT id FROM users WHERE clerk_user_id = $1)
-         WHERE o.clerk_org_id = $2";
     let (user_stmt, org_stmt) = tokio::try_join!(
         client.prepare_typed_cached(user_sql, &[Type::TEXT]),
-        client.prepare_typed_cached(org_sql, &[Type::TEXT, Type::TEXT]),
+        client.prepare_typed_cached(&ORG_SQL, &[Type::TEXT, Type::TEXT]),
     )?;
     let org_id = session.organization.as_ref().map(|o| o.id.as_str());
     let user_id = session.user_id.as_str();
@@ -299,6 +313,7 @@ pub async fn load(state: &ApiState, session: &Session, page: i64, per_page: i64)
             deleted_at: timestamp::optional(&r, "deleted_at"),
             role: r.get("role"),
             membership_ended_at: timestamp::optional(&r, "membership_ended_at"),
+            permissions: if visible { r.get("permissions") } else { Vec::new() },
         }
     });
 
@@ -405,7 +420,16 @@ mod tests {
                 organization_slug: None,
             },
             user: None,
-            active_organization: None,
+            active_organization: Some(OrganizationRow {
+                clerk_org_id: "org_a".into(),
+                name: None,
+                slug: None,
+                updated_at: "2026-01-01T00:00:00Z".into(),
+                deleted_at: None,
+                role: Some("org:admin".into()),
+                membership_ended_at: None,
+                permissions: vec!["org:sys_profile:manage".into(), hostile.into()],
+            }),
             organizations: vec![Membership {
                 clerk_org_id: hostile.into(),
                 name: Some(hostile.into()),
@@ -439,9 +463,11 @@ mod tests {
         };
         let html = render_html(&status);
         assert!(!html.contains("<script") && !html.contains("'x'"), "{html}");
-        // User id; active organization id and role; membership name, id and role; event received, type,
-        // status and error; the last reconcile's state and start.
-        assert_eq!(html.matches(escaped).count(), 12, "{html}");
+        // User id; active organization id and role; the Clerk side of the membership; a permission;
+        // membership name, id and role; event received, type, status and error; the last reconcile's
+        // state and start.
+        assert_eq!(html.matches(escaped).count(), 14, "{html}");
+        assert!(html.contains("<code>org:sys_profile:manage</code>, <code>&lt;script"), "{html}");
         assert!(html.contains("<td class=\"none\">&lt;script"), "an unknown status gets no class of its own");
         assert!(html.contains("<a href=\"?page=1\">newer</a>") && !html.contains("older"), "{html}");
     }

@@ -22,6 +22,12 @@ pub enum Family {
     Users,
     Organizations,
     Memberships,
+    /// Organization invitations.
+    Invitations,
+    /// Organization domains.
+    Domains,
+    /// The instance's organization roles and permissions.
+    Roles,
     /// Every family (replay and the local stack's catch-all route).
     All,
 }
@@ -62,6 +68,34 @@ pub const FAMILIES: &[FamilySpec] = &[
         function: "clerk-memberships",
         route: "/webhooks/clerk-memberships",
         types: &["organizationMembership.created", "organizationMembership.updated", "organizationMembership.deleted"],
+    },
+    FamilySpec {
+        family: Family::Invitations,
+        name: "invitations",
+        function: "clerk-invitations",
+        route: "/webhooks/clerk-invitations",
+        types: &["organizationInvitation.created", "organizationInvitation.accepted", "organizationInvitation.revoked"],
+    },
+    FamilySpec {
+        family: Family::Domains,
+        name: "domains",
+        function: "clerk-domains",
+        route: "/webhooks/clerk-domains",
+        types: &["organizationDomain.created", "organizationDomain.updated", "organizationDomain.deleted"],
+    },
+    FamilySpec {
+        family: Family::Roles,
+        name: "roles",
+        function: "clerk-roles",
+        route: "/webhooks/clerk-roles",
+        types: &[
+            "role.created",
+            "role.updated",
+            "role.deleted",
+            "permission.created",
+            "permission.updated",
+            "permission.deleted",
+        ],
     },
 ];
 

@@ -63,6 +63,34 @@ pub(super) fn org_record(org: Org, field: &str, need_time: bool) -> Result<OrgRe
     })
 }
 
+/// `public_organization_data`, which invitations and domains may carry next
+/// to their `organization_id`: no clock, so it can fill a placeholder but
+/// never overwrite anything.
+#[derive(Deserialize)]
+pub(super) struct PublicOrg {
+    id: Option<String>,
+    name: Option<String>,
+    slug: Option<String>,
+    image_url: Option<String>,
+}
+
+/// The organization an invitation or domain belongs to: `organization_id`
+/// (or the public data's id), with the public data's name, slug and image
+/// when they are of that organization. Without a clock: a placeholder when
+/// the organization is not known yet, otherwise nothing.
+pub(super) fn referenced_org(organization_id: Option<String>, public: Option<PublicOrg>) -> Result<OrgRecord, String> {
+    let public_id = public.as_ref().and_then(|p| p.id.clone());
+    let (id, field) = match (organization_id, public_id) {
+        (Some(id), _) => (id, "data.organization_id"),
+        (None, Some(id)) => (id, "data.public_organization_data.id"),
+        (None, None) => return Err("data.organization_id is missing".into()),
+    };
+    let id = ClerkOrgId::parse(&id).map_err(|e| format!("{field}: {e}"))?;
+    let public = public.filter(|p| p.id.as_deref().is_none_or(|pid| pid == id.as_str()));
+    let (name, slug, image_url) = public.map_or((None, None, None), |p| (p.name, p.slug, p.image_url));
+    Ok(OrgRecord { id, name, slug, image_url, updated_ms: None })
+}
+
 fn parse_org(data: &RawValue, need_time: bool) -> Result<OrgRecord, String> {
     org_record(read(data)?, "data", need_time)
 }

@@ -1,8 +1,12 @@
 //! The app's auth helpers: a verified Clerk session resolved into our own
-//! rows. The database, not the token, decides membership and role: a
-//! removed member loses access as soon as the `organizationMembership.deleted`
-//! webhook has landed, even while the token is still valid, and a deleted
-//! user or organization has no access at all.
+//! rows. The database, not the token, decides membership, role and
+//! permissions: a removed member loses access as soon as the
+//! `organizationMembership.deleted` webhook has landed, even while the token
+//! is still valid, a deleted user or organization has no access at all, and
+//! a permission removed from a role (or deleted) stops counting as soon as
+//! its `role.updated` (or `permission.deleted`) webhook has landed.
+
+use std::sync::LazyLock;
 
 use deadpool_postgres::Client;
 use http::{header, header::HeaderName, HeaderMap, HeaderValue, StatusCode};
@@ -14,7 +18,10 @@ use crate::{
     backend_api::BackendApi,
     db::DbError,
     http::error::{HttpError, UNAVAILABLE},
-    session::verify::{Session, SessionError, SessionVerifier},
+    session::{
+        permissions::{defined_sql, held_sql, is_admin_role, is_system_permission},
+        verify::{Session, SessionError, SessionVerifier},
+    },
 };
 
 /// The signed-in user, as our database holds them (active rows only).
@@ -28,7 +35,7 @@ pub struct CurrentUser {
     pub image_url: Option<String>,
 }
 
-/// An organization with the caller's role in it.
+/// An organization with the caller's role and permissions in it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CurrentOrganization {
     pub id: Uuid,
@@ -36,6 +43,22 @@ pub struct CurrentOrganization {
     pub name: Option<String>,
     pub slug: Option<String>,
     pub role: String,
+    /// The permission keys the caller holds here, sorted, as the database
+    /// decides them from the role ([`super::permissions`]).
+    pub permissions: Vec<String>,
+}
+
+impl CurrentOrganization {
+    /// True when the caller holds the permission `key` here.
+    pub fn has_permission(&self, key: &str) -> bool {
+        self.permissions.iter().any(|held| held == key)
+    }
+
+    /// True when the caller's role is the admin role (`org:admin`, or
+    /// `admin` on instances from before December 2023).
+    pub fn is_admin(&self) -> bool {
+        is_admin_role(&self.role)
+    }
 }
 
 /// Both, for handlers that act within one organization.
@@ -45,21 +68,51 @@ pub struct AuthContext {
     pub organization: CurrentOrganization,
 }
 
-/// The least role an operation needs.
+/// What an operation needs of the caller's membership.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Requirement {
+pub enum Requirement<'a> {
+    /// Any active membership.
     Member,
+    /// The admin role.
     Admin,
+    /// The permission with this key.
+    Permission(&'a str),
+    /// The permission with this key when the instance defines it (a live
+    /// row in `organization_permissions`, or one of Clerk's system
+    /// permissions); otherwise the admin role, so a deployment whose
+    /// instance has not (yet) created the permission keeps working.
+    PermissionOrAdmin(&'a str),
 }
 
-impl Requirement {
-    fn allows(self, role: &str) -> bool {
+impl<'a> Requirement<'a> {
+    /// The permission whose definition the lookup reports.
+    fn permission(self) -> Option<&'a str> {
         match self {
-            Requirement::Member => true,
-            // `admin` is the role of very old Clerk instances.
-            Requirement::Admin => matches!(role, "org:admin" | "admin"),
+            Requirement::Permission(key) | Requirement::PermissionOrAdmin(key) => Some(key),
+            Requirement::Member | Requirement::Admin => None,
         }
     }
+
+    /// Whether `organization` satisfies it; `defined`: whether the instance
+    /// defines a live permission with the requirement's key.
+    fn check(self, organization: &CurrentOrganization, defined: bool) -> Result<(), AccessError> {
+        match self {
+            Requirement::Member => Ok(()),
+            Requirement::Admin => organization.is_admin().then_some(()).ok_or(AccessError::InsufficientRole),
+            Requirement::PermissionOrAdmin(key) if !defined && !is_system_permission(key) => {
+                Requirement::Admin.check(organization, defined)
+            }
+            Requirement::Permission(key) | Requirement::PermissionOrAdmin(key) => {
+                organization.has_permission(key).then_some(()).ok_or_else(|| AccessError::MissingPermission(key.into()))
+            }
+        }
+    }
+}
+
+/// Refuses (403 `missing_permission`) unless the caller holds the permission
+/// `key` in the active organization. Decided from the context alone: no query.
+pub fn require_permission(context: &AuthContext, key: &str) -> Result<(), AccessError> {
+    Requirement::Permission(key).check(&context.organization, true)
 }
 
 /// Why a request may not proceed; mapped to its status in one place.
@@ -73,6 +126,8 @@ pub enum AccessError {
     NoActiveOrganization,
     #[error("your role in this organization does not allow this")]
     InsufficientRole,
+    #[error("your role in this organization lacks the permission {0}")]
+    MissingPermission(String),
     #[error("the database is unavailable; retry later")]
     Unavailable(#[from] DbError),
 }
@@ -84,7 +139,9 @@ impl HttpError for AccessError {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             AccessError::Unauthenticated(_) | AccessError::UnknownUser => StatusCode::UNAUTHORIZED,
-            AccessError::NoActiveOrganization | AccessError::InsufficientRole => StatusCode::FORBIDDEN,
+            AccessError::NoActiveOrganization | AccessError::InsufficientRole | AccessError::MissingPermission(_) => {
+                StatusCode::FORBIDDEN
+            }
         }
     }
 
@@ -95,6 +152,7 @@ impl HttpError for AccessError {
             AccessError::UnknownUser => "unknown_user",
             AccessError::NoActiveOrganization => "no_active_organization",
             AccessError::InsufficientRole => "insufficient_role",
+            AccessError::MissingPermission(_) => "missing_permission",
         }
     }
 
@@ -105,10 +163,12 @@ impl HttpError for AccessError {
         }
     }
 
-    /// Which verification rule refused the token, as a stable code.
+    /// Which verification rule refused the token, as a stable code; which
+    /// permission is missing.
     fn fields(&self) -> Vec<(&'static str, serde_json::Value)> {
         match self {
             AccessError::Unauthenticated(e) => vec![("reason", e.code().into())],
+            AccessError::MissingPermission(key) => vec![("permission", key.as_str().into())],
             _ => Vec::new(),
         }
     }
@@ -144,27 +204,30 @@ pub async fn current_organization(client: &Client, session: &Session) -> Result<
     Ok(auth_context(client, session).await?.and_then(|(_, org)| org))
 }
 
-/// The user and, when the session names one they actively belong to, the
-/// organization: one query.
-pub async fn auth_context(
-    client: &Client,
-    session: &Session,
-) -> Result<Option<(CurrentUser, Option<CurrentOrganization>)>, DbError> {
-    let stmt = client
-        .prepare_typed_cached(
-            &format!(
-                "SELECT {USER_COLUMNS}, o.id AS org_uuid, o.clerk_org_id, o.name, o.slug, m.role
-                 FROM users u
-                 LEFT JOIN (organization o JOIN user_organizations m
-                            ON m.organization_id = o.id AND m.deleted_at IS NULL AND o.deleted_at IS NULL)
-                   ON o.clerk_org_id = $2 AND m.user_id = u.id
-                 WHERE u.clerk_user_id = $1 AND u.deleted_at IS NULL"
-            ),
-            &[Type::TEXT, Type::TEXT],
-        )
-        .await?;
+/// The user, the active organization with the caller's role and permissions
+/// in it, and whether the instance defines the permission `$3`: one statement.
+static CONTEXT_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {USER_COLUMNS}, o.id AS org_uuid, o.clerk_org_id, o.name, o.slug, m.role,
+                {held} AS permissions, {defined} AS permission_defined
+         FROM users u
+         LEFT JOIN (organization o JOIN user_organizations m
+                    ON m.organization_id = o.id AND m.deleted_at IS NULL AND o.deleted_at IS NULL)
+           ON o.clerk_org_id = $2 AND m.user_id = u.id
+         WHERE u.clerk_user_id = $1 AND u.deleted_at IS NULL",
+        held = held_sql("m.role"),
+        defined = defined_sql("$3"),
+    )
+});
+
+/// What [`lookup`] found: the user, the organization, and whether the
+/// requirement's permission is defined.
+type Found = (CurrentUser, Option<CurrentOrganization>, bool);
+
+async fn lookup(client: &Client, session: &Session, permission: Option<&str>) -> Result<Option<Found>, DbError> {
+    let stmt = client.prepare_typed_cached(&CONTEXT_SQL, &[Type::TEXT, Type::TEXT, Type::TEXT]).await?;
     let org_id = session.organization.as_ref().map(|o| o.id.as_str());
-    let Some(row) = client.query_opt(&stmt, &[&session.user_id.as_str(), &org_id]).await? else {
+    let Some(row) = client.query_opt(&stmt, &[&session.user_id.as_str(), &org_id, &permission]).await? else {
         return Ok(None);
     };
     let organization = row.get::<_, Option<Uuid>>("org_uuid").map(|id| CurrentOrganization {
@@ -173,12 +236,24 @@ pub async fn auth_context(
         name: row.get("name"),
         slug: row.get("slug"),
         role: row.get("role"),
+        permissions: row.get("permissions"),
     });
-    Ok(Some((user_from(&row), organization)))
+    Ok(Some((user_from(&row), organization, row.get("permission_defined"))))
+}
+
+/// The user and, when the session names one they actively belong to, the
+/// organization with the caller's role and permissions: one query.
+pub async fn auth_context(
+    client: &Client,
+    session: &Session,
+) -> Result<Option<(CurrentUser, Option<CurrentOrganization>)>, DbError> {
+    Ok(lookup(client, session, None).await?.map(|(user, organization, _)| (user, organization)))
 }
 
 /// Verifies the session and resolves it into an active user, organization
-/// and sufficient role, or says why not (401, 403, or 503).
+/// and sufficient role or permission, or says why not (401, 403, or 503).
+/// One query decides it all: membership, role, permissions and, for
+/// [`Requirement::PermissionOrAdmin`], whether the permission is defined.
 ///
 /// With `backend` (a `CLERK_SECRET_KEY` is set), a user, active organization
 /// or membership the database lacks is first fetched from Clerk's Backend API
@@ -188,23 +263,22 @@ pub async fn require_auth_context(
     backend: Option<&BackendApi>,
     client: &Client,
     headers: &HeaderMap,
-    requirement: Requirement,
+    requirement: Requirement<'_>,
 ) -> Result<AuthContext, AccessError> {
     let session = verifier.verify_request(headers).await.map_err(AccessError::Unauthenticated)?;
-    let mut context = auth_context(client, &session).await?;
+    let permission = requirement.permission();
+    let mut context = lookup(client, &session, permission).await?;
     let incomplete = match &context {
         None => true,
-        Some((_, organization)) => session.organization.is_some() && organization.is_none(),
+        Some((_, organization, _)) => session.organization.is_some() && organization.is_none(),
     };
     if let (true, Some(api)) = (incomplete, backend) {
         super::fetch::fill_in(api, client, &session).await;
-        context = auth_context(client, &session).await?;
+        context = lookup(client, &session, permission).await?;
     }
-    let (user, organization) = context.ok_or(AccessError::UnknownUser)?;
+    let (user, organization, defined) = context.ok_or(AccessError::UnknownUser)?;
     let organization = organization.ok_or(AccessError::NoActiveOrganization)?;
-    if !requirement.allows(&organization.role) {
-        return Err(AccessError::InsufficientRole);
-    }
+    requirement.check(&organization, defined)?;
     Ok(AuthContext { user, organization })
 }
 

@@ -1,8 +1,10 @@
 //! Clerk session tokens, and what they allow: the caller's user,
-//! organization and role, with every query scoped to one organization.
+//! organization, role and permissions, with every query scoped to one
+//! organization.
 
 pub mod access;
 pub mod fetch;
+pub mod permissions;
 pub mod verify;
 
 pub use access::*;

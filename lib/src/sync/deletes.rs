@@ -1,5 +1,6 @@
-//! Deletes of users and organizations: the delete and the end of the
-//! memberships hanging from it, in one pipelined transaction.
+//! Deletes: of users and organizations, the delete and the end of the
+//! memberships hanging from it, in one pipelined transaction; of domains,
+//! roles and permissions, the delete alone.
 
 use deadpool_postgres::Client;
 use tokio_postgres::{types::Type, Error, Row};
@@ -31,4 +32,21 @@ pub(super) async fn delete_and_end_memberships(
         Ok(row)
     })
     .await
+}
+
+/// A delete nothing hangs from (domains, roles, permissions): one statement
+/// that leaves a deleted row (a tombstone when it is the first event of its
+/// object), the earliest delete time winning.
+pub(super) async fn delete(
+    client: &Client,
+    event: &Params<'_>,
+    delete_sql: &str,
+    clerk_id: &str,
+    deleted_ms: i64,
+) -> Result<Row, Error> {
+    const DELETE_TYPES: [Type; 2] = [Type::TEXT, Type::INT8];
+    let stmt = prepare(client, delete_sql, &with_event_types(&DELETE_TYPES)).await?;
+    let mut params = event.to_vec();
+    params.extend_from_slice(&[&clerk_id, &deleted_ms]);
+    client.query_one(&stmt, &params).await
 }

@@ -1,13 +1,16 @@
-//! Records an event and applies it: one statement, or for a delete two
-//! statements in one pipelined transaction, so one round trip either way.
+//! Records an event and applies it: one statement, or for a delete of a
+//! user or organization and a role upsert two statements in one pipelined
+//! transaction, so one round trip either way.
 
 use deadpool_postgres::Client;
 use tokio_postgres::Row;
 
 use super::{
+    domains,
     event::EventRecord,
-    memberships, organizations,
+    invitations, memberships, organizations,
     outcome::Outcome,
+    roles,
     statements::{Statements, DELIVERING, EVENT_TYPES, REPLAYING},
     users,
 };
@@ -82,6 +85,9 @@ async fn deliver_once(
         Plan::Apply(Change::Users(change)) => users::apply(client, statements, &record, change).await?,
         Plan::Apply(Change::Organizations(change)) => organizations::apply(client, statements, &record, change).await?,
         Plan::Apply(Change::Memberships(change)) => memberships::apply(client, statements, &record, change).await?,
+        Plan::Apply(Change::Invitations(change)) => invitations::apply(client, statements, &record, change).await?,
+        Plan::Apply(Change::Domains(change)) => domains::apply(client, statements, &record, change).await?,
+        Plan::Apply(Change::Roles(change)) => roles::apply(client, statements, &record, change).await?,
         Plan::Ignore | Plan::Fail(_) => {
             let sql = if payload_as_text { statements.record_only_as_text } else { statements.record_only };
             let stmt = prepare(client, sql, &EVENT_TYPES).await?;

@@ -18,16 +18,30 @@
 //!   the earliest of its own removal and its user's or organization's
 //!   deletion, so it is the same whichever arrives first;
 //! - placeholder users (made from `public_user_data`) have their own clock
-//!   and yield to any real user event.
+//!   and yield to any real user event;
+//! - invitations apply by (`updated_at`, terminal status): on a tie
+//!   `accepted`/`revoked` beat `pending`; the accepting user is never erased;
+//! - domains, roles and permissions apply `data.updated_at` when newer and
+//!   are soft-deleted like organizations (a delete before the create leaves
+//!   a row the data fills later, and it stays deleted); a permission nested
+//!   in a role is real data applied when strictly newer (a full permission
+//!   event wins ties);
+//! - organizations named by an invitation or domain, the user accepting an
+//!   invitation and the permissions a role lists become placeholders when
+//!   unknown, never overwriting real data.
 //!
-//! Deletes run two statements pipelined in one transaction (still one round
-//! trip): the second, ending the memberships, must start after the first
-//! holds the row lock so that it sees memberships committed concurrently.
+//! Deletes of users and organizations run two statements pipelined in one
+//! transaction (still one round trip): the second, ending the memberships,
+//! must start after the first holds the row lock so that it sees
+//! memberships committed concurrently. A role upsert does the same to
+//! replace the role's permission set once it holds the role's lock.
 
 pub mod absent;
 mod deletes;
 mod deliver;
+mod domains;
 mod event;
+mod invitations;
 mod memberships;
 mod organizations;
 mod outcome;
@@ -35,6 +49,7 @@ pub mod overview;
 pub mod pages;
 pub mod prune;
 pub mod replay;
+mod roles;
 pub mod statements;
 mod users;
 

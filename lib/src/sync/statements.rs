@@ -25,6 +25,13 @@ pub(super) struct Statements {
     pub organization_upsert: &'static str,
     pub organization_delete: &'static str,
     pub membership: &'static str,
+    pub invitation: &'static str,
+    pub domain_upsert: &'static str,
+    pub domain_delete: &'static str,
+    pub role_upsert: &'static str,
+    pub role_delete: &'static str,
+    pub permission_upsert: &'static str,
+    pub permission_delete: &'static str,
 }
 
 /// An effect runs only while its event is unclaimed (`fresh`) and the event
@@ -50,7 +57,33 @@ macro_rules! statements {
                 "sql/organization_delete.sql", $claim
             ),
             membership: statements!(
-                @effect $fresh, "incoming_memberships", "sql/membership_from_event.sql", "sql/membership.sql", $claim
+                @nested $fresh, "incoming_memberships", "sql/membership_from_event.sql",
+                "sql/memberships_nested_organizations.sql", "sql/membership.sql", $claim
+            ),
+            invitation: statements!(
+                @nested $fresh, "incoming_invitations", "sql/invitation_from_event.sql",
+                "sql/invitations_nested_organizations.sql", "sql/invitation.sql", $claim
+            ),
+            domain_upsert: statements!(
+                @nested $fresh, "incoming_domains", "sql/domain_from_event.sql",
+                "sql/domains_nested_organizations.sql", "sql/domain_upsert.sql", $claim
+            ),
+            domain_delete: statements!(
+                @effect $fresh, "deleted_domains", "sql/domain_deleted_from_event.sql", "sql/domain_delete.sql", $claim
+            ),
+            role_upsert: statements!(
+                @effect $fresh, "incoming_roles", "sql/role_from_event.sql", "sql/role_upsert.sql", $claim
+            ),
+            role_delete: statements!(
+                @effect $fresh, "deleted_roles", "sql/role_deleted_from_event.sql", "sql/role_delete.sql", $claim
+            ),
+            permission_upsert: statements!(
+                @effect $fresh, "incoming_permissions", "sql/permission_from_event.sql",
+                "sql/permission_upsert.sql", $claim
+            ),
+            permission_delete: statements!(
+                @effect $fresh, "deleted_permissions", "sql/permission_deleted_from_event.sql",
+                "sql/permission_delete.sql", $claim
             ),
         }
     };
@@ -71,6 +104,33 @@ macro_rules! statements {
             "SELECT (SELECT count(*) FROM ev) AS recorded, (SELECT count(*) FROM applied) AS applied"
         )
     };
+    // The same, for a rule that names an organization (`org`, a placeholder
+    // when it is not known yet): `$nested` selects the organizations from
+    // `$name` for the organization's rule for nested copies.
+    (@nested $fresh:literal, $name:literal, $input:literal, $nested:literal, $effect:literal, $claim:literal) => {
+        concat!(
+            "WITH fresh AS (", include_str!($fresh), "),\n",
+            $name, " AS (", include_str!($input), "),\n",
+            nested_organizations!($nested),
+            include_str!($effect), ",\nev AS (", include_str!($claim), ")\n",
+            "SELECT (SELECT count(*) FROM ev) AS recorded, (SELECT count(*) FROM applied) AS applied"
+        )
+    };
+}
+
+/// `nested_organizations` (selected by `$nested` from the rule's input) and
+/// `org`, the organization's rule for nested copies
+/// (sql/organization_nested.sql), for the rules that follow.
+macro_rules! nested_organizations {
+    ($nested:literal) => {
+        concat!(
+            "nested_organizations AS (",
+            include_str!($nested),
+            "),\n",
+            include_str!("sql/organization_nested.sql"),
+            ",\n"
+        )
+    };
 }
 
 /// New deliveries: the event row is inserted, once per message and family.
@@ -86,6 +146,11 @@ pub(super) const REPLAYING: Statements =
 pub const USER_END_MEMBERSHIPS: &str = include_str!("sql/user_end_memberships.sql");
 pub const ORGANIZATION_END_MEMBERSHIPS: &str = include_str!("sql/organization_end_memberships.sql");
 
+/// Run after a role upsert, in its transaction: when the role applied, its
+/// permission set becomes the one its event lists. `$1` the role's Clerk id,
+/// `$2` the permissions' Clerk ids (NULL: not listed, the set stays).
+pub const ROLE_PERMISSIONS: &str = include_str!("sql/role_permissions.sql");
+
 /// Every statement by name, for the benchmarks (pgbench scripts are made
 /// from these, never copied by hand).
 pub fn all() -> Vec<(&'static str, &'static str)> {
@@ -98,6 +163,14 @@ pub fn all() -> Vec<(&'static str, &'static str)> {
         ("organization_delete", DELIVERING.organization_delete),
         ("organization_end_memberships", ORGANIZATION_END_MEMBERSHIPS),
         ("membership", DELIVERING.membership),
+        ("invitation", DELIVERING.invitation),
+        ("domain_upsert", DELIVERING.domain_upsert),
+        ("domain_delete", DELIVERING.domain_delete),
+        ("role_upsert", DELIVERING.role_upsert),
+        ("role_permissions", ROLE_PERMISSIONS),
+        ("role_delete", DELIVERING.role_delete),
+        ("permission_upsert", DELIVERING.permission_upsert),
+        ("permission_delete", DELIVERING.permission_delete),
     ]
 }
 
@@ -139,6 +212,7 @@ pub const MEMBERSHIPS_PAGE: &str = concat!(
     "WITH incoming_memberships AS (",
     include_str!("sql/memberships_from_page.sql"),
     "),\n",
+    nested_organizations!("sql/memberships_nested_organizations.sql"),
     include_str!("sql/membership.sql"),
     "\n",
     changed_rows!("merged WHERE changed")
@@ -153,15 +227,20 @@ pub const MEMBERSHIPS_PAGE: &str = concat!(
 macro_rules! absent {
     ($id:literal, $file:literal, $kind:literal) => {
         concat!(
-            "SELECT ", $id, " FROM (", include_str!($file), ") AS old_enough\n",
-            "EXCEPT SELECT clerk_id FROM clerk_reconcile_seen WHERE run_id = $3 AND kind = '", $kind, "'"
+            "SELECT ",
+            $id,
+            " FROM (",
+            include_str!($file),
+            ") AS old_enough\n",
+            "EXCEPT SELECT clerk_id FROM clerk_reconcile_seen WHERE run_id = $3 AND kind = '",
+            $kind,
+            "'"
         )
     };
 }
 pub const USERS_ABSENT: &str = absent!("clerk_user_id", "sql/users_absent.sql", "user");
 pub const ORGANIZATIONS_ABSENT: &str = absent!("clerk_org_id", "sql/organizations_absent.sql", "organization");
-pub const MEMBERSHIPS_ABSENT: &str =
-    absent!("clerk_membership_id", "sql/memberships_old_enough.sql", "membership");
+pub const MEMBERSHIPS_ABSENT: &str = absent!("clerk_membership_id", "sql/memberships_old_enough.sql", "membership");
 
 /// The candidates (`$1` the moment, `$2` their ids, checked again), applied
 /// through the webhooks' delete rules (users scrubbed,
@@ -191,6 +270,7 @@ pub const MEMBERSHIPS_REMOVE_ABSENT: &str = concat!(
     "),\nincoming_memberships AS (",
     include_str!("sql/memberships_absent.sql"),
     "),\n",
+    nested_organizations!("sql/memberships_nested_organizations.sql"),
     include_str!("sql/membership.sql"),
     "\n",
     changed_rows!("merged WHERE changed")

@@ -2,7 +2,7 @@
 
 use clerk_sync::Family;
 use clerk_sync_tests::{
-    clerk::{membership, simple_user, user_deleted, Membership},
+    clerk::{invitation, joined, membership, organization, simple_user, user_deleted, Invitation, Membership},
     webhook_state, TestDb, TestStack,
 };
 use serde_json::json;
@@ -73,4 +73,36 @@ async fn a_user_delete_racing_a_new_membership_still_ends_it() {
     let active = stack.db.rows("SELECT 1 FROM user_organizations WHERE deleted_at IS NULL").await;
     assert!(active.is_empty(), "memberships of deleted users still active: {}", active.len());
     assert_eq!(stack.db.count("user_organizations").await, ROUNDS as i64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_accepted_invitation_and_its_membership_at_once_never_deadlock() {
+    // What Clerk sends when an invitation is accepted: both events, for the
+    // same user and organization, at the same moment, to two functions.
+    let stack = TestStack::spawn().await;
+    for round in 0..24 {
+        let (user, org) = (format!("user_race{round}"), format!("org_race{round}"));
+        let (invitation_id, membership_id) = (format!("orginv_race{round}"), format!("orgmem_race{round}"));
+        let accepted = invitation(&Invitation {
+            event_type: "organizationInvitation.accepted",
+            id: &invitation_id,
+            org_id: &org,
+            org_name: Some("Race"),
+            email: "race@example.com",
+            role: "org:member",
+            user_id: Some(&user),
+            updated_ms: 100,
+        });
+        let joined = joined("organizationMembership.created", &membership_id, &user, &org, "org:member", 100);
+        if round % 2 == 1 {
+            // Half the rounds with both rows there already (row locks, not inserts).
+            let org_created = organization("organization.created", &org, "Race", 50);
+            stack.expect(&format!("msg_org{round}"), &org_created, "processed").await;
+            let user_created = simple_user("user.created", &user, 50, "Racer", "race@example.com");
+            stack.expect(&format!("msg_user{round}"), &user_created, "processed").await;
+        }
+        let (first, second) = (format!("msg_inv{round}"), format!("msg_mem{round}"));
+        let (a, b) = tokio::join!(stack.deliver(&first, &accepted), stack.deliver(&second, &joined));
+        assert_eq!((a.status, b.status), (200, 200), "round {round}: {a:?} {b:?}");
+    }
 }

@@ -6,22 +6,33 @@
 //! A generated Clerk history (creates, renames, deletes, joins, role changes,
 //! removals and re-adds, late updates of removed memberships, with or without
 //! the per-member removal events Clerk may send when a user or organization
-//! is deleted) is delivered once in order to its own functions in one fresh
-//! database, and shuffled with duplicates, spread over all the functions and
-//! partly concurrent, to another.
+//! is deleted; invitations sent, accepted with or without the user's id and
+//! revoked; domains added, changed and deleted; permissions and roles
+//! created, changed and deleted, each role event listing its permissions) is
+//! delivered once in order to its own functions in one fresh database, and
+//! shuffled with duplicates, spread over all the functions and partly
+//! concurrent, to another.
 
 use std::collections::BTreeMap;
 
-use clerk_sync::Family;
+use clerk_sync::{clerk::FAMILIES, Family};
 use clerk_sync_tests::{
-    clerk::{membership, organization, organization_deleted, simple_user, user_deleted, Membership},
+    clerk::{
+        domain, domain_deleted, invitation, membership, organization, organization_deleted, permission,
+        permission_data, permission_deleted, role, role_deleted, simple_user, user_deleted, Domain, Invitation,
+        Membership,
+    },
     TestStack,
 };
 use proptest::prelude::*;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 const USERS: usize = 3;
 const ORGS: usize = 2;
+/// How many of the new families' objects an operation may name (taken
+/// modulo those that exist).
+const PICK: usize = 4;
+const ENROLLMENT_MODES: [&str; 3] = ["manual_invitation", "automatic_invitation", "automatic_suggestion"];
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -35,6 +46,22 @@ enum Op {
     /// An update of the pair's last removed membership id, later than its
     /// removal (Clerk's Dashboard samples show this).
     LateUpdate(usize, usize),
+    /// An invitation to an organization, for a user's address.
+    Invite(usize, usize),
+    /// The n-th invitation accepted by its user, the event naming the user
+    /// or not.
+    Accept(usize, bool),
+    Revoke(usize),
+    AddDomain(usize),
+    ChangeDomain(usize),
+    DeleteDomain(usize),
+    AddPermission,
+    RenamePermission(usize),
+    DeletePermission(usize),
+    /// An organization role granting the live permissions a bit mask picks.
+    AddRole(u8),
+    ChangeOrgRole(usize, u8),
+    DeleteRole(usize),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -48,6 +75,67 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0..USERS, 0..ORGS).prop_map(|(u, o)| Op::Leave(u, o)),
         1 => (0..USERS, 0..ORGS).prop_map(|(u, o)| Op::LateUpdate(u, o)),
     ]
+}
+
+/// Any operation: the core families' and the invitations', domains' and
+/// roles'.
+fn any_op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => op(),
+        2 => (0..ORGS, 0..USERS).prop_map(|(o, u)| Op::Invite(o, u)),
+        1 => (0..PICK, any::<bool>()).prop_map(|(k, with_user)| Op::Accept(k, with_user)),
+        1 => (0..PICK).prop_map(Op::Revoke),
+        1 => (0..ORGS).prop_map(Op::AddDomain),
+        1 => (0..PICK).prop_map(Op::ChangeDomain),
+        1 => (0..PICK).prop_map(Op::DeleteDomain),
+        1 => Just(Op::AddPermission),
+        1 => (0..PICK).prop_map(Op::RenamePermission),
+        1 => (0..PICK).prop_map(Op::DeletePermission),
+        1 => any::<u8>().prop_map(Op::AddRole),
+        2 => (0..PICK, any::<u8>()).prop_map(|(k, mask)| Op::ChangeOrgRole(k, mask)),
+        1 => (0..PICK).prop_map(Op::DeleteRole),
+    ]
+}
+
+struct InvitationModel {
+    id: String,
+    org: usize,
+    user: usize,
+    status: &'static str,
+    /// Whether the acceptance named the user.
+    named_user: bool,
+}
+
+struct DomainModel {
+    id: String,
+    org: usize,
+    mode: usize,
+    verified: bool,
+    deleted: bool,
+}
+
+struct PermissionModel {
+    id: String,
+    name: String,
+    updated_ms: i64,
+    deleted: bool,
+}
+
+impl PermissionModel {
+    fn key(&self) -> String {
+        format!("org:{}:do", self.id.trim_start_matches("perm_"))
+    }
+
+    fn data(&self) -> Value {
+        permission_data(&self.id, &self.key(), &self.name, self.updated_ms)
+    }
+}
+
+struct RoleModel {
+    id: String,
+    name: String,
+    permissions: Vec<usize>,
+    deleted: bool,
 }
 
 struct ActiveMembership {
@@ -65,6 +153,10 @@ struct Clerk {
     memberships: BTreeMap<(usize, usize), ActiveMembership>,
     removed: BTreeMap<(usize, usize), ActiveMembership>,
     next_membership: usize,
+    invitations: Vec<InvitationModel>,
+    domains: Vec<DomainModel>,
+    permissions: Vec<PermissionModel>,
+    roles: Vec<RoleModel>,
     events: Vec<Value>,
 }
 
@@ -187,8 +279,177 @@ impl Clerk {
                 let (id, role) = (m.id.clone(), if m.role == "org:admin" { "org:member" } else { "org:admin" });
                 self.event_of(id, role, "organizationMembership.updated", u, o, t, t + 3);
             }
+            _ => self.apply_more(op, t),
+        }
+    }
+
+    /// The operations of the invitations, domains and roles families.
+    fn apply_more(&mut self, op: &Op, t: i64) {
+        let pick = |k: usize, len: usize| (len > 0).then(|| k % len);
+        match *op {
+            Op::Invite(o, u) if !self.orgs[&o].2 => {
+                let id = format!("orginv_p{}", self.invitations.len());
+                self.invitations.push(InvitationModel { id, org: o, user: u, status: "pending", named_user: false });
+                self.invitation_event(self.invitations.len() - 1, t);
+            }
+            Op::Accept(k, named_user) => {
+                if let Some(k) = pick(k, self.invitations.len()) {
+                    let i = &self.invitations[k];
+                    if i.status == "pending" && self.alive(i.user, i.org) {
+                        let i = &mut self.invitations[k];
+                        (i.status, i.named_user) = ("accepted", named_user);
+                        self.invitation_event(k, t);
+                    }
+                }
+            }
+            Op::Revoke(k) => {
+                if let Some(k) = pick(k, self.invitations.len()) {
+                    if self.invitations[k].status == "pending" && !self.orgs[&self.invitations[k].org].2 {
+                        self.invitations[k].status = "revoked";
+                        self.invitation_event(k, t);
+                    }
+                }
+            }
+            Op::AddDomain(o) if !self.orgs[&o].2 => {
+                // Clerk's own examples spell domain ids both ways.
+                let prefix = if self.domains.len().is_multiple_of(2) { "orgdmn" } else { "orgdm" };
+                let id = format!("{prefix}_p{}", self.domains.len());
+                self.domains.push(DomainModel { id, org: o, mode: 0, verified: false, deleted: false });
+                self.domain_event("organizationDomain.created", self.domains.len() - 1, t);
+            }
+            Op::ChangeDomain(k) => {
+                if let Some(k) = pick(k, self.domains.len()).filter(|&k| !self.domains[k].deleted) {
+                    let d = &mut self.domains[k];
+                    (d.mode, d.verified) = ((d.mode + 1) % ENROLLMENT_MODES.len(), !d.verified);
+                    self.domain_event("organizationDomain.updated", k, t);
+                }
+            }
+            Op::DeleteDomain(k) => {
+                if let Some(k) = pick(k, self.domains.len()).filter(|&k| !self.domains[k].deleted) {
+                    self.domains[k].deleted = true;
+                    self.events.push(domain_deleted(&self.domains[k].id, t + 500));
+                }
+            }
+            Op::AddPermission => {
+                let id = format!("perm_p{}", self.permissions.len());
+                let p =
+                    PermissionModel { name: format!("P{}", self.permissions.len()), id, updated_ms: t, deleted: false };
+                self.events.push(permission("permission.created", &p.id, &p.key(), &p.name, t));
+                self.permissions.push(p);
+            }
+            Op::RenamePermission(k) => {
+                if let Some(k) = pick(k, self.permissions.len()).filter(|&k| !self.permissions[k].deleted) {
+                    let p = &mut self.permissions[k];
+                    (p.name, p.updated_ms) = (format!("{}t{t}", p.name), t);
+                    self.events.push(permission("permission.updated", &p.id, &p.key(), &p.name, t));
+                }
+            }
+            Op::DeletePermission(k) => {
+                if let Some(k) = pick(k, self.permissions.len()).filter(|&k| !self.permissions[k].deleted) {
+                    self.permissions[k].deleted = true;
+                    self.events.push(permission_deleted(&self.permissions[k].id, t + 500));
+                }
+            }
+            Op::AddRole(mask) => {
+                let id = format!("role_p{}", self.roles.len());
+                let permissions = self.granted(mask);
+                self.roles.push(RoleModel { id, name: format!("R{}", self.roles.len()), permissions, deleted: false });
+                self.role_event("role.created", self.roles.len() - 1, t);
+            }
+            Op::ChangeOrgRole(k, mask) => {
+                if let Some(k) = pick(k, self.roles.len()).filter(|&k| !self.roles[k].deleted) {
+                    let permissions = self.granted(mask);
+                    let r = &mut self.roles[k];
+                    (r.name, r.permissions) = (format!("{}t{t}", r.name), permissions);
+                    self.role_event("role.updated", k, t);
+                }
+            }
+            Op::DeleteRole(k) => {
+                if let Some(k) = pick(k, self.roles.len()).filter(|&k| !self.roles[k].deleted) {
+                    self.roles[k].deleted = true;
+                    self.events.push(role_deleted(&self.roles[k].id, t + 500));
+                }
+            }
             _ => {}
         }
+    }
+
+    /// The ids of the permissions `role` grants, sorted.
+    fn granted_ids(&self, role: &RoleModel) -> Vec<&str> {
+        let mut ids: Vec<&str> = role.permissions.iter().map(|&p| self.permissions[p].id.as_str()).collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// The live permissions `mask` picks (bit i: the i-th permission).
+    fn granted(&self, mask: u8) -> Vec<usize> {
+        (0..self.permissions.len().min(8)).filter(|&i| mask & (1 << i) != 0 && !self.permissions[i].deleted).collect()
+    }
+
+    fn invitation_event(&mut self, k: usize, t: i64) {
+        let i = &self.invitations[k];
+        let (org_id, user) = (org_id(i.org), user_id(i.user));
+        let event_type = match i.status {
+            "pending" => "organizationInvitation.created".to_string(),
+            status => format!("organizationInvitation.{status}"),
+        };
+        let event = invitation(&Invitation {
+            event_type: &event_type,
+            id: &i.id,
+            org_id: &org_id,
+            org_name: Some(&self.orgs[&i.org].0),
+            email: &format!("u{}@example.com", i.user),
+            role: "org:member",
+            user_id: (i.status == "accepted" && i.named_user).then_some(user.as_str()),
+            updated_ms: t,
+        });
+        self.events.push(event);
+    }
+
+    fn domain_event(&mut self, event_type: &str, k: usize, t: i64) {
+        let d = &self.domains[k];
+        let org_id = org_id(d.org);
+        let event = domain(&Domain {
+            event_type,
+            id: &d.id,
+            org_id: &org_id,
+            org_name: (event_type == "organizationDomain.created").then_some(self.orgs[&d.org].0.as_str()),
+            name: &format!("{}.example", d.id),
+            enrollment_mode: ENROLLMENT_MODES[d.mode],
+            verification: Some(if d.verified { "verified" } else { "unverified" }),
+            updated_ms: t,
+        });
+        self.events.push(event);
+    }
+
+    fn role_event(&mut self, event_type: &str, k: usize, t: i64) {
+        let r = &self.roles[k];
+        let listed = r.permissions.iter().map(|&p| self.permissions[p].data()).collect();
+        let key = format!("org:{}", r.id.trim_start_matches("role_"));
+        self.events.push(role(event_type, &r.id, &key, &r.name, t, listed));
+    }
+
+    /// The invitations, domains, roles and permissions as Clerk has them, as
+    /// the database shows them (see [`more_state`]).
+    fn more_state(&self) -> Value {
+        let deleted = |d: bool| if d { "deleted" } else { "live" };
+        json!({
+            "invitations": by_id(self.invitations.iter().map(|i| json!({
+                "id": i.id, "status": i.status,
+                "user": (i.status == "accepted" && i.named_user).then(|| user_id(i.user)),
+            })).collect()),
+            "domains": by_id(self.domains.iter().map(|d| json!({
+                "id": d.id, "org": org_id(d.org), "mode": ENROLLMENT_MODES[d.mode],
+                "verification": if d.verified { "verified" } else { "unverified" }, "state": deleted(d.deleted),
+            })).collect()),
+            "permissions": by_id(self.permissions.iter().map(|p| json!({
+                "id": p.id, "name": p.name, "state": deleted(p.deleted),
+            })).collect()),
+            "roles": by_id(self.roles.iter().map(|r| json!({
+                "id": r.id, "name": r.name, "state": deleted(r.deleted),
+                "permissions": self.granted_ids(r),
+            })).collect()),
+        })
     }
 
     /// Clerk may or may not send one removal per member when a user or
@@ -221,6 +482,9 @@ impl Clerk {
             .collect()
     }
 }
+
+/// How many functions [`TestStack::functions`] lists.
+const FUNCTIONS: usize = 7;
 
 fn svix_id(i: usize) -> String {
     format!("msg_{i:04}")
@@ -263,13 +527,51 @@ async fn deliver_spread(stack: &TestStack, events: &[Value], deliveries: &[Deliv
     }
 }
 
-/// The function of an event's own family.
+/// The function of an event's own family: [`TestStack::functions`] lists
+/// them in the order of `FAMILIES`.
 fn own_function(event: &Value) -> usize {
-    match Family::handling(event["type"].as_str().unwrap_or_default()) {
-        Some(Family::Users) => 0,
-        Some(Family::Organizations) => 1,
-        _ => 2,
+    let family = Family::handling(event["type"].as_str().unwrap_or_default());
+    FAMILIES.iter().position(|spec| Some(spec.family) == family).unwrap_or(0)
+}
+
+/// The new families' rows in the database, as [`Clerk::more_state`] has
+/// them (sorted by id here, as there, whatever the database's collation).
+async fn more_state(stack: &TestStack) -> Value {
+    let state = |yes: &str| format!("CASE WHEN {yes}.deleted_at IS NULL THEN 'live' ELSE 'deleted' END AS state");
+    let mut roles = stack
+        .db
+        .rows(&format!(
+            "SELECT r.clerk_role_id AS id, r.name, {},
+                    ARRAY(SELECT p.clerk_permission_id FROM organization_role_permissions rp
+                          JOIN organization_permissions p ON p.id = rp.permission_id
+                          WHERE rp.role_id = r.id) AS permissions
+             FROM organization_roles r",
+            state("r")
+        ))
+        .await;
+    for role in &mut roles {
+        if let Some(ids) = role["permissions"].as_array_mut() {
+            ids.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+        }
     }
+    json!({
+        "invitations": by_id(stack.db.rows(
+            "SELECT i.clerk_invitation_id AS id, i.status, u.clerk_user_id AS user
+             FROM organization_invitations i LEFT JOIN users u ON u.id = i.user_id").await),
+        "domains": by_id(stack.db.rows(&format!(
+            "SELECT d.clerk_domain_id AS id, o.clerk_org_id AS org, d.enrollment_mode AS mode,
+                    d.verification_status AS verification, {}
+             FROM organization_domains d JOIN organization o ON o.id = d.organization_id", state("d"))).await),
+        "permissions": by_id(stack.db.rows(&format!(
+            "SELECT p.clerk_permission_id AS id, p.name, {} FROM organization_permissions p", state("p"))).await),
+        "roles": by_id(roles),
+    })
+}
+
+/// Rows sorted by their `id`.
+fn by_id(mut rows: Vec<Value>) -> Vec<Value> {
+    rows.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+    rows
 }
 
 /// Active memberships in the database.
@@ -289,19 +591,20 @@ proptest! {
 
     #[test]
     fn final_state_does_not_depend_on_order_repetition_or_receiving_functions(
-        ops in prop::collection::vec(op(), 4..40),
+        ops in prop::collection::vec(any_op(), 4..48),
         keys in prop::collection::vec(any::<u32>(), 64),
         redeliveries in prop::collection::vec((any::<prop::sample::Index>(), any::<u32>()), 0..12),
         // Per delivery: another function that receives it too (0..3 none,
-        // else users, organizations, memberships, catch-all), and whether it
-        // goes at once with the one before.
-        spread in prop::collection::vec((0..7usize, any::<bool>()), 64),
+        // else one of TestStack::functions: each deployed one, the
+        // catch-all), and whether it goes at once with the one before.
+        spread in prop::collection::vec((0..3 + FUNCTIONS, any::<bool>()), 64),
     ) {
         let mut clerk = Clerk::new();
         for op in &ops {
             clerk.apply(op);
         }
         let expected_memberships = clerk.active_memberships();
+        let expected_more = clerk.more_state();
         let events = clerk.events;
 
         let in_order: Vec<usize> = (0..events.len()).collect();
@@ -318,11 +621,11 @@ proptest! {
         }
 
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-        let (expected, mut actual, memberships) = runtime.block_on(async {
+        let (expected, mut actual, memberships, more) = runtime.block_on(async {
             let (a, b) = tokio::join!(TestStack::spawn(), TestStack::spawn());
             deliver_all(&a, &events, &in_order).await;
             deliver_spread(&b, &events, &deliveries).await;
-            (a.snapshot().await, b.snapshot().await, active_memberships(&a).await)
+            (a.snapshot().await, b.snapshot().await, active_memberships(&a).await, more_state(&a).await)
         });
         // What the functions that do not handle a type recorded of it.
         if let Some(recorded) = actual["events"].as_array_mut() {
@@ -330,6 +633,7 @@ proptest! {
         }
         prop_assert_eq!(expected, actual);
         prop_assert_eq!(memberships, expected_memberships, "the mirror is not Clerk's");
+        prop_assert_eq!(more, expected_more, "the invitations, domains or roles are not Clerk's");
     }
 }
 

@@ -17,7 +17,11 @@ use clerk_sync::{
 };
 use clerk_sync_tests::{
     api_answer, api_request, api_state,
-    clerk::{membership, organization, organization_deleted, sample, simple_user, user_deleted, Membership, T0},
+    clerk::{
+        domain, domain_deleted, invitation, membership, organization, organization_deleted, permission,
+        permission_data, permission_deleted, role, role_deleted, sample, simple_user, user_deleted, Domain, Invitation,
+        Membership, T0,
+    },
     connect, fake_backend_api, server_url, session, webhook_state, TestDb, TestStack, Vars,
 };
 use serde_json::{json, Value};
@@ -56,6 +60,42 @@ fn member(kind: &str, id: &str, user: &str, role: &str, at: i64) -> Value {
         updated_ms: at,
         timestamp: at + 5,
     })
+}
+
+/// `organizationInvitation.<kind>` of orginv_a to org_a.
+fn invited(kind: &str, user_id: Option<&str>, at: i64) -> Value {
+    invitation(&Invitation {
+        event_type: &format!("organizationInvitation.{kind}"),
+        id: "orginv_a",
+        org_id: "org_a",
+        org_name: Some("Acme"),
+        email: "cy@example.com",
+        role: "org:member",
+        user_id,
+        updated_ms: at,
+    })
+}
+
+/// `organizationDomain.<kind>` of orgdmn_a in org_a.
+fn acme_domain(kind: &str, at: i64) -> Value {
+    domain(&Domain {
+        event_type: &format!("organizationDomain.{kind}"),
+        id: "orgdmn_a",
+        org_id: "org_a",
+        org_name: Some("Acme"),
+        name: "acme.example",
+        enrollment_mode: "automatic_invitation",
+        verification: Some("verified"),
+        updated_ms: at,
+    })
+}
+
+fn reads(at: i64) -> Value {
+    permission_data("perm_a", "org:a:read", "Read all A", at)
+}
+
+fn writes(at: i64) -> Value {
+    permission_data("perm_b", "org:a:write", "Write A", at)
 }
 
 /// The roles of `docs/least-privilege.sql`, named after their test's database
@@ -131,12 +171,31 @@ async fn every_function_runs_under_the_least_privilege_role_which_cannot_change_
         ("msg_m2d", member("deleted", "orgmem_2", "user_bob", "org:member", 300), "processed"),
         ("msg_bob_d", user_deleted("user_bob", 500), "processed"),
         ("msg_gone_d", organization_deleted("org_gone", 500), "processed"),
+        ("msg_inv", invited("created", None, 100), "processed"),
+        ("msg_inv_a", invited("accepted", Some("user_ada"), 200), "processed"),
+        ("msg_dom", acme_domain("created", 100), "processed"),
+        ("msg_dom_u", acme_domain("updated", 200), "processed"),
+        ("msg_dom_d", domain_deleted("orgdmn_a", 300), "processed"),
+        ("msg_perm", permission("permission.created", "perm_a", "org:a:read", "Read A", 100), "processed"),
+        ("msg_perm_u", permission("permission.updated", "perm_a", "org:a:read", "Read all A", 200), "processed"),
+        ("msg_role", role("role.created", "role_a", "org:a", "A", 100, vec![reads(100), writes(100)]), "processed"),
+        // Replacing the set deletes the pair no longer listed.
+        ("msg_role_u", role("role.updated", "role_a", "org:a", "A", 200, vec![writes(100)]), "processed"),
+        ("msg_perm_d", permission_deleted("perm_a", 300), "processed"),
+        ("msg_role_d", role_deleted("role_a", 300), "processed"),
         ("msg_session", sample("session.created.json"), "ignored"),
         ("msg_bad", json!({"type": "user.updated", "data": {"id": "user_x"}}), "failed"),
     ];
     for (id, event, status) in &deliveries {
         stack.expect(id, event, status).await;
     }
+    let granted = db
+        .rows(
+            "SELECT p.clerk_permission_id FROM organization_role_permissions rp
+             JOIN organization_permissions p ON p.id = rp.permission_id",
+        )
+        .await;
+    assert_eq!(granted, [json!({"clerk_permission_id": "perm_b"})]);
     let state = db.rows("SELECT clerk_user_id, deleted_at IS NOT NULL AS deleted FROM users ORDER BY 1").await;
     assert_eq!(
         state,
@@ -198,7 +257,8 @@ async fn every_function_runs_under_the_least_privilege_role_which_cannot_change_
     assert_eq!(answer.status, 503, "{answer:?}");
 
     // The role changes rows, never the schema, and deletes nothing but
-    // seller accounts and reconcile's own bookkeeping.
+    // seller accounts, the pairs of a role's permission set and reconcile's
+    // own bookkeeping.
     let as_app = connect(app_url).await;
     let denied = SqlState::INSUFFICIENT_PRIVILEGE;
     for sql in [
@@ -213,6 +273,12 @@ async fn every_function_runs_under_the_least_privilege_role_which_cannot_change_
         "DELETE FROM clerk_webhook_events",
         "DELETE FROM users",
         "DELETE FROM user_organizations",
+        "DELETE FROM organization_invitations",
+        "DELETE FROM organization_domains",
+        "DELETE FROM organization_roles",
+        "DELETE FROM organization_permissions",
+        "UPDATE organization_role_permissions SET role_id = role_id",
+        "TRUNCATE organization_role_permissions",
         "TRUNCATE clerk_reconcile_runs",
         "DELETE FROM clerk_reconcile_changes",
         "UPDATE clerk_reconcile_changes SET action = 'deleted'",
@@ -261,6 +327,11 @@ async fn every_function_runs_under_the_least_privilege_role_which_cannot_change_
             json!({"table_name": "clerk_reconcile_seen", "granted": "DELETE,INSERT,SELECT"}),
             json!({"table_name": "clerk_webhook_events", "granted": "INSERT,SELECT,UPDATE"}),
             json!({"table_name": "organization", "granted": "INSERT,SELECT,UPDATE"}),
+            json!({"table_name": "organization_domains", "granted": "INSERT,SELECT,UPDATE"}),
+            json!({"table_name": "organization_invitations", "granted": "INSERT,SELECT,UPDATE"}),
+            json!({"table_name": "organization_permissions", "granted": "INSERT,SELECT,UPDATE"}),
+            json!({"table_name": "organization_role_permissions", "granted": "DELETE,INSERT,SELECT"}),
+            json!({"table_name": "organization_roles", "granted": "INSERT,SELECT,UPDATE"}),
             json!({"table_name": "seller_accounts", "granted": "DELETE,INSERT,SELECT,UPDATE"}),
             json!({"table_name": "user_organizations", "granted": "INSERT,SELECT,UPDATE"}),
             json!({"table_name": "users", "granted": "INSERT,SELECT,UPDATE"}),

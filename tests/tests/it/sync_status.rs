@@ -51,6 +51,10 @@ async fn shows_the_caller_and_only_the_active_tenant() {
     assert_eq!(body["verdicts"]["organization"], "in_sync");
     assert_eq!(body["verdicts"]["membership"], "in_sync");
     assert_eq!(body["active_organization"]["role"], "org:admin");
+    // No roles mirrored: an admin holds Clerk's documented system permissions.
+    let permissions = body["active_organization"]["permissions"].as_array().unwrap();
+    assert_eq!(permissions.len(), 8, "{permissions:?}");
+    assert!(permissions.iter().all(|p| p.as_str().unwrap().starts_with("org:sys_")), "{permissions:?}");
     assert_eq!(body["organizations"].as_array().unwrap().len(), 2);
     let types: Vec<&str> =
         body["events"]["items"].as_array().unwrap().iter().map(|e| e["svix_id"].as_str().unwrap()).collect();

@@ -6,6 +6,8 @@
 --
 -- The user and organization upserts always take the row lock (DO UPDATE
 -- without WHERE) and return the row as committed last, deletion included.
+-- The organization's is `org` (organization_nested.sql, composed in front
+-- of this file from memberships_nested_organizations.sql).
 --
 -- A placeholder fills a user row only while no real user event has
 -- arrived, and only with newer membership data.
@@ -13,6 +15,10 @@ member AS (
     INSERT INTO users AS u (clerk_user_id, first_name, last_name, image_url, email, placeholder_updated_ms)
     SELECT DISTINCT ON (user_clerk_id) user_clerk_id, first_name, last_name, image_url, email, clock_ms
     FROM incoming_memberships
+    -- Organizations first: `org` runs to its end (this one-time filter counts
+    -- it) before any user row is locked. Every statement that locks both
+    -- takes them in that order, so two of them never deadlock.
+    WHERE (SELECT count(*) FROM org) >= 0
     ORDER BY user_clerk_id, clock_ms DESC
     ON CONFLICT (clerk_user_id) DO UPDATE SET
         (first_name, last_name, image_url, email, placeholder_updated_ms, updated_at) = (
@@ -25,22 +31,6 @@ member AS (
             FROM (SELECT u.clerk_updated_ms IS NULL AND u.deleted_at IS NULL
                          AND coalesce(u.placeholder_updated_ms, -1) < EXCLUDED.placeholder_updated_ms AS fills) AS f)
     RETURNING u.id, u.clerk_user_id, u.deleted_at),
--- The nested organization is real data for the fields it carries: applied
--- when strictly newer (a full event wins ties).
-org AS (
-    INSERT INTO organization AS o (clerk_org_id, name, slug, image_url, clerk_updated_ms)
-    SELECT DISTINCT ON (org_clerk_id) org_clerk_id, org_name, org_slug, org_image_url, org_updated_ms
-    FROM incoming_memberships
-    ORDER BY org_clerk_id, org_updated_ms DESC NULLS LAST
-    ON CONFLICT (clerk_org_id) DO UPDATE SET
-        (name, slug, image_url, clerk_updated_ms, updated_at) = (
-            SELECT CASE WHEN n.newer THEN EXCLUDED.name ELSE o.name END,
-                   CASE WHEN n.newer THEN EXCLUDED.slug ELSE o.slug END,
-                   CASE WHEN n.newer THEN EXCLUDED.image_url ELSE o.image_url END,
-                   CASE WHEN n.newer THEN EXCLUDED.clerk_updated_ms ELSE o.clerk_updated_ms END,
-                   CASE WHEN n.newer THEN now() ELSE o.updated_at END
-            FROM (SELECT coalesce(o.clerk_updated_ms, -1) < EXCLUDED.clerk_updated_ms AS newer) AS n)
-    RETURNING o.id, o.clerk_org_id, o.deleted_at),
 incoming AS (
     SELECT DISTINCT ON (member.id, org.id)
            member.id AS user_id, org.id AS organization_id, i.membership_id, i.role, i.clock_ms, i.removed,

@@ -1,0 +1,31 @@
+//! `clerk-roles`: applies Clerk `role.*` and `permission.*` webhooks. Everything else that
+//! arrives is recorded as ignored.
+
+use std::process::ExitCode;
+
+use clerk_sync::{aws::runtime_api as lambda, config::Env, Family, WebhookConfig, WebhookState};
+use lambda_http::{run, service_fn, Error, Request};
+
+/// Reads the configuration (Secrets Manager values for `*_ARN`, fetched once,
+/// laid over the environment) and builds the state.
+async fn init() -> Result<WebhookState, Error> {
+    let env = clerk_sync::aws::secrets::load(Env).await?;
+    Ok(WebhookState::new(Family::Roles, WebhookConfig::from_source(&env)?)?)
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    lambda_http::tracing::init_default_subscriber();
+    let state = match init().await {
+        Ok(state) => state,
+        // Reported to the Runtime API, so the waiting invocation fails at once with the message.
+        Err(e) => return lambda::init_failed(e.as_ref()).await,
+    };
+    let state = &state;
+    lambda::exit(
+        run(service_fn(
+            move |request: Request| async move { Ok::<_, Error>(clerk_sync::handle(state, request).await) },
+        ))
+        .await,
+    )
+}

@@ -1,0 +1,65 @@
+//! `organizationDomain.*`: an upsert when newer, with a placeholder for the
+//! organization (a deleted domain keeps converging its data), or a final
+//! soft delete (sql/domain_*.sql).
+
+use deadpool_postgres::Client;
+use tokio_postgres::{types::Type, Error, Row};
+
+use super::{
+    deletes::delete,
+    event::Params,
+    statements::{with_event_types, Statements},
+};
+use crate::{
+    clerk::{DomainChange, DomainRecord},
+    db::statements::prepare,
+};
+
+/// Domain id, organization id, name, slug, image, domain name, enrollment
+/// mode, verification status, affiliation email, clock.
+const UPSERT_TYPES: [Type; 10] = [
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::INT8,
+];
+
+pub(super) async fn apply(
+    client: &Client,
+    statements: &Statements,
+    event: &Params<'_>,
+    change: &DomainChange,
+) -> Result<Row, Error> {
+    match change {
+        DomainChange::Upsert(domain) => upsert(client, statements.domain_upsert, event, domain).await,
+        DomainChange::Delete { id, deleted_ms } => {
+            delete(client, event, statements.domain_delete, id.as_str(), *deleted_ms).await
+        }
+    }
+}
+
+async fn upsert(client: &Client, sql: &str, event: &Params<'_>, domain: &DomainRecord) -> Result<Row, Error> {
+    let stmt = prepare(client, sql, &with_event_types(&UPSERT_TYPES)).await?;
+    let (id, org) = (domain.id.as_str(), &domain.organization);
+    let org_id = org.id.as_str();
+    let mut params = event.to_vec();
+    params.extend_from_slice(&[
+        &id,
+        &org_id,
+        &org.name,
+        &org.slug,
+        &org.image_url,
+        &domain.name,
+        &domain.enrollment_mode,
+        &domain.verification_status,
+        &domain.affiliation_email_address,
+        &domain.updated_ms,
+    ]);
+    client.query_one(&stmt, &params).await
+}

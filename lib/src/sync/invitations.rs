@@ -1,0 +1,55 @@
+//! `organizationInvitation.*`: one statement that makes placeholders for
+//! the organization and the accepting user and applies the invitation by
+//! its clock (sql/invitation.sql).
+
+use deadpool_postgres::Client;
+use tokio_postgres::{types::Type, Error, Row};
+
+use super::{
+    event::Params,
+    statements::{with_event_types, Statements},
+};
+use crate::{clerk::InvitationRecord, db::statements::prepare};
+
+/// Invitation id, organization id, name, slug, image, email, role, status,
+/// expiry, accepting user, clock.
+const TYPES: [Type; 11] = [
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::INT8,
+    Type::TEXT,
+    Type::INT8,
+];
+
+pub(super) async fn apply(
+    client: &Client,
+    statements: &Statements,
+    event: &Params<'_>,
+    invitation: &InvitationRecord,
+) -> Result<Row, Error> {
+    let stmt = prepare(client, statements.invitation, &with_event_types(&TYPES)).await?;
+    let (id, org) = (invitation.id.as_str(), &invitation.organization);
+    let org_id = org.id.as_str();
+    let user_id = invitation.user_id.as_ref().map(|id| id.as_str());
+    let mut params = event.to_vec();
+    params.extend_from_slice(&[
+        &id,
+        &org_id,
+        &org.name,
+        &org.slug,
+        &org.image_url,
+        &invitation.email_address,
+        &invitation.role,
+        &invitation.status,
+        &invitation.expires_ms,
+        &user_id,
+        &invitation.updated_ms,
+    ]);
+    client.query_one(&stmt, &params).await
+}
