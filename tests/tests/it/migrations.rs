@@ -157,3 +157,49 @@ async fn existing_memberships_keep_their_state_under_0004() {
     let rows = db.rows("SELECT role, deleted_at IS NOT NULL AS ended FROM user_organizations").await;
     assert_eq!(rows, [serde_json::json!({"role": "org:admin", "ended": true})]);
 }
+
+/// Messages of the types 0006 began to handle, recorded `ignored` before it,
+/// go to their new family as `received` under 0007, once per message, and
+/// a replay applies them.
+#[tokio::test]
+async fn migration_0007_hands_the_new_families_their_ignored_messages() {
+    let db = TestDb::create_empty().await;
+    let mut client = db.connect().await;
+    let before: &'static [Migration] = &MIGRATIONS[..6];
+    assert_eq!(before.last().map(|m| m.version), Some(6));
+    migrate::run_set(&mut client, before).await.unwrap();
+    let permission = serde_json::json!({
+        "type": "permission.created", "object": "event", "timestamp": 1_700_000_000,
+        "data": {"object": "permission", "id": "perm_lost", "key": "org:lost:read", "name": "Lost",
+                 "description": null, "type": "user", "created_at": 1_700_000_000_000_i64,
+                 "updated_at": 1_700_000_000_000_i64}
+    })
+    .to_string();
+    client
+        .execute(
+            "INSERT INTO clerk_webhook_events (svix_id, event_type, clerk_object_id, payload, status, family)
+             VALUES ('msg_perm', 'permission.created', 'perm_lost', $1::text::jsonb, 'ignored', 'users'),
+                    ('msg_perm', 'permission.created', 'perm_lost', $1::text::jsonb, 'ignored', 'all'),
+                    ('msg_session', 'session.created', 'sess_a', '{}', 'ignored', 'users')",
+            &[&permission],
+        )
+        .await
+        .unwrap();
+    migrate::run(&mut client).await.unwrap();
+    let rows = db.rows("SELECT svix_id, family, status FROM clerk_webhook_events ORDER BY svix_id, family").await;
+    let statuses: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| (r["family"].as_str().unwrap().to_string(), r["status"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(statuses.iter().filter(|(f, s)| f == "roles" && s == "received").count(), 1, "{rows:?}");
+    assert_eq!(statuses.iter().filter(|(_, s)| s == "ignored").count(), 2, "one copy and the session stay: {rows:?}");
+    let pool = clerk_sync_tests::pool(&db.url, 1);
+    let pooled = pool.get().await.unwrap();
+    let filter = clerk_sync::sync::replay::ReplayFilter { statuses: vec!["received".into()], ..Default::default() };
+    let summary = clerk_sync::sync::replay::replay(&pooled, &filter, |_, _| {}).await.unwrap();
+    assert_eq!(summary.processed, 1, "{summary:?}");
+    assert_eq!(
+        db.rows("SELECT key FROM organization_permissions").await,
+        [serde_json::json!({"key": "org:lost:read"})]
+    );
+}
