@@ -430,9 +430,18 @@ pub fn render(o: &Overview) -> String {
     out.push_str("Rows\n");
     let widths = [14, 8, 12, 8];
     line(&mut out, &["", "active", "placeholder", "deleted"], &widths);
-    for (name, c) in [("users", &o.users), ("organizations", &o.organizations), ("memberships", &o.memberships)] {
+    for (name, c) in [
+        ("users", &o.users),
+        ("organizations", &o.organizations),
+        ("memberships", &o.memberships),
+        ("invitations", &o.invitations),
+        ("domains", &o.domains),
+        ("roles", &o.roles),
+        ("permissions", &o.permissions),
+    ] {
         line(&mut out, &[name, &c.active.to_string(), &c.placeholder.to_string(), &c.deleted.to_string()], &widths);
     }
+    out.push_str("(invitations: active = pending, deleted = accepted or revoked)\n");
     out.push_str("\nEvents by type and status\n");
     let widths = [34, 14, 10, 8];
     line(&mut out, &["type", "family", "status", "count"], &widths);

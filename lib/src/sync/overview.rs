@@ -28,8 +28,10 @@ pub struct EventSummary {
     pub last_error: Option<String>,
 }
 
-/// Rows by state: `placeholder` rows were made from membership events and
-/// still wait for their own `created` event.
+/// Rows by state: `placeholder` rows were made from a reference (a
+/// membership's member or organization, an invitation's organization or
+/// user, a role's permission, a delete that came first) and still wait for
+/// their own data.
 #[derive(Debug, Serialize, Default)]
 pub struct RowCounts {
     pub active: i64,
@@ -45,6 +47,10 @@ pub struct Overview {
     pub users: RowCounts,
     pub organizations: RowCounts,
     pub memberships: RowCounts,
+    pub invitations: RowCounts,
+    pub domains: RowCounts,
+    pub roles: RowCounts,
+    pub permissions: RowCounts,
 }
 
 fn events_query(filter: &str, limit: i64) -> String {
@@ -69,7 +75,24 @@ pub async fn overview(client: &Client, latest: i64) -> Result<Overview, DbError>
                        count(*) FILTER (WHERE deleted_at IS NOT NULL) FROM organization
                 UNION ALL
                 SELECT 'memberships', count(*) FILTER (WHERE deleted_at IS NULL), 0,
-                       count(*) FILTER (WHERE deleted_at IS NOT NULL) FROM user_organizations";
+                       count(*) FILTER (WHERE deleted_at IS NOT NULL) FROM user_organizations
+                UNION ALL
+                SELECT 'invitations', count(*) FILTER (WHERE clerk_updated_ms IS NOT NULL AND status = 'pending'),
+                       count(*) FILTER (WHERE clerk_updated_ms IS NULL),
+                       count(*) FILTER (WHERE clerk_updated_ms IS NOT NULL AND status IS DISTINCT FROM 'pending')
+                FROM organization_invitations
+                UNION ALL
+                SELECT 'domains', count(*) FILTER (WHERE deleted_at IS NULL AND clerk_updated_ms IS NOT NULL),
+                       count(*) FILTER (WHERE deleted_at IS NULL AND clerk_updated_ms IS NULL),
+                       count(*) FILTER (WHERE deleted_at IS NOT NULL) FROM organization_domains
+                UNION ALL
+                SELECT 'roles', count(*) FILTER (WHERE deleted_at IS NULL AND clerk_updated_ms IS NOT NULL),
+                       count(*) FILTER (WHERE deleted_at IS NULL AND clerk_updated_ms IS NULL),
+                       count(*) FILTER (WHERE deleted_at IS NOT NULL) FROM organization_roles
+                UNION ALL
+                SELECT 'permissions', count(*) FILTER (WHERE deleted_at IS NULL AND clerk_updated_ms IS NOT NULL),
+                       count(*) FILTER (WHERE deleted_at IS NULL AND clerk_updated_ms IS NULL),
+                       count(*) FILTER (WHERE deleted_at IS NOT NULL) FROM organization_permissions";
     let (counts, latest_rows, failed_rows, row_counts) = tokio::try_join!(
         client.query(counts, &[]),
         client.query(&latest_sql, &[]),
@@ -100,13 +123,21 @@ pub async fn overview(client: &Client, latest: i64) -> Result<Overview, DbError>
         users: RowCounts::default(),
         organizations: RowCounts::default(),
         memberships: RowCounts::default(),
+        invitations: RowCounts::default(),
+        domains: RowCounts::default(),
+        roles: RowCounts::default(),
+        permissions: RowCounts::default(),
     };
     for r in &row_counts {
         let counts = RowCounts { active: r.get(1), placeholder: r.get(2), deleted: r.get(3) };
         match r.get::<_, &str>(0) {
             "users" => overview.users = counts,
             "organizations" => overview.organizations = counts,
-            _ => overview.memberships = counts,
+            "memberships" => overview.memberships = counts,
+            "invitations" => overview.invitations = counts,
+            "domains" => overview.domains = counts,
+            "roles" => overview.roles = counts,
+            _ => overview.permissions = counts,
         }
     }
     Ok(overview)
