@@ -534,9 +534,15 @@ mod tests {
         report.users = Counts { seen: 12, created: 2, updated: 1, deleted: 3, unchanged: 9 };
         let table = render_counts(&report);
         let lines: Vec<&str> = table.lines().collect();
-        assert_eq!(lines.len(), 4, "{table}");
+        assert_eq!(lines.len(), 1 + Kind::ALL.len(), "{table}");
         assert!(lines[0].split_whitespace().eq(["seen", "created", "updated", "deleted", "unchanged"]), "{table}");
         assert!(lines[1].split_whitespace().eq(["users", "12", "2", "1", "3", "9"]), "{table}");
         assert!(lines[3].starts_with("memberships"), "{table}");
+        let kinds: Vec<&str> = lines[1..].iter().filter_map(|l| l.split_whitespace().next()).collect();
+        assert_eq!(
+            kinds,
+            ["users", "organizations", "memberships", "permissions", "roles", "domains", "invitations"],
+            "{table}"
+        );
     }
 }

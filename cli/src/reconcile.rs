@@ -35,10 +35,11 @@ use crate::{
 /// Bring the mirror to what Clerk's Backend API holds: the first backfill,
 /// and the repair of whatever webhooks missed.
 ///
-/// Lists every user, organization and membership and applies each through
-/// the webhooks' own rules (a row newer than Clerk's copy is kept); then,
-/// for each listing read to its end cleanly, deletes the rows Clerk no
-/// longer has. Reads CLERK_SECRET_KEY (or CLERK_SECRET_KEY_ARN), CLERK_API_URL
+/// Lists every user, organization, membership, permission, role, domain
+/// and invitation and applies each through the webhooks' own rules (a row
+/// newer than Clerk's copy is kept); then, for each listing read to its end
+/// cleanly, deletes the rows Clerk no longer has (never invitations: Clerk
+/// deletes none). Reads CLERK_SECRET_KEY (or CLERK_SECRET_KEY_ARN), CLERK_API_URL
 /// and CLERK_API_MAX_REQUESTS_PER_10S. Exits 0 when the run completed (with
 /// or without drift), non-zero with a one-line reason when it could not.
 #[derive(Debug, Args)]
@@ -210,19 +211,15 @@ pub fn run(args: ReconcileArgs) -> Result<(), ReconcileFailure> {
 }
 
 /// One bar per listing, drawn on standard error: users with a count (their
-/// listing gives no total), organizations and memberships against Clerk's
+/// listing gives no total), the others (offset listings) against Clerk's
 /// `total_count`.
 struct Bars {
     multi: MultiProgress,
-    bars: Mutex<[Option<ProgressBar>; 3]>,
+    bars: Mutex<[Option<ProgressBar>; Kind::ALL.len()]>,
 }
 
 fn slot(kind: Kind) -> usize {
-    match kind {
-        Kind::Users => 0,
-        Kind::Organizations => 1,
-        Kind::Memberships => 2,
-    }
+    Kind::ALL.iter().position(|&k| k == kind).unwrap_or(0)
 }
 
 fn style(template: &str) -> ProgressStyle {
@@ -243,7 +240,7 @@ fn changed(counts: &Counts) -> String {
 
 impl Bars {
     fn new() -> Self {
-        Self { multi: MultiProgress::new(), bars: Mutex::new([None, None, None]) }
+        Self { multi: MultiProgress::new(), bars: Mutex::new(Default::default()) }
     }
 
     fn bar(&self, kind: Kind) -> Option<ProgressBar> {

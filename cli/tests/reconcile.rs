@@ -102,8 +102,21 @@ impl Setup {
         let out = stdout(&output);
         assert_eq!(out.lines().count(), 1, "one line on standard output: {out:?}");
         let report: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out:?}"));
-        let keys: Vec<&String> = report.as_object().unwrap().keys().collect();
-        assert_eq!(keys, ["complete", "dry_run", "memberships", "organizations", "users"], "{report}");
+        // The keys in the documented order.
+        let order = [
+            "complete",
+            "dry_run",
+            "users",
+            "organizations",
+            "memberships",
+            "permissions",
+            "roles",
+            "domains",
+            "invitations",
+        ];
+        let at: Vec<usize> = order.iter().map(|k| out.find(&format!("\"{k}\":")).unwrap_or(usize::MAX)).collect();
+        assert!(at.windows(2).all(|w| w[0] < w[1] && w[1] != usize::MAX), "{out}");
+        assert_eq!(report.as_object().unwrap().len(), order.len(), "{report}");
         report
     }
 
@@ -128,6 +141,14 @@ fn serve(fake: &FakeBackendApi) {
     fake.set_organizations(orgs.to_vec());
 }
 
+/// The report with these counts of users, organizations and memberships;
+/// the fake serves no permissions, roles, domains or invitations here.
+fn expected_report(complete: bool, dry_run: bool, users: Value, organizations: Value, memberships: Value) -> Value {
+    let none = counts(0, 0, 0, 0);
+    json!({"complete": complete, "dry_run": dry_run, "users": users, "organizations": organizations,
+           "memberships": memberships, "permissions": none, "roles": none, "domains": none, "invitations": none})
+}
+
 fn counts(seen: u64, created: u64, updated: u64, deleted: u64) -> Value {
     json!({"seen": seen, "created": created, "updated": updated, "deleted": deleted,
            "unchanged": seen - created - updated})
@@ -139,27 +160,15 @@ async fn a_dry_run_writes_nothing_a_backfill_creates_everything_and_a_second_run
     serve(&setup.fake);
 
     let dry = setup.report(&["--dry-run"]);
-    assert_eq!(
-        dry,
-        json!({"complete": true, "dry_run": true, "users": counts(3, 3, 0, 0),
-               "organizations": counts(2, 2, 0, 0), "memberships": counts(3, 3, 0, 0)})
-    );
+    assert_eq!(dry, expected_report(true, true, counts(3, 3, 0, 0), counts(2, 2, 0, 0), counts(3, 3, 0, 0)));
     assert_eq!(setup.mirror_rows().await, [0, 0, 0], "a dry run writes nothing");
 
     let backfill = setup.report(&[]);
-    assert_eq!(
-        backfill,
-        json!({"complete": true, "dry_run": false, "users": counts(3, 3, 0, 0),
-               "organizations": counts(2, 2, 0, 0), "memberships": counts(3, 3, 0, 0)})
-    );
+    assert_eq!(backfill, expected_report(true, false, counts(3, 3, 0, 0), counts(2, 2, 0, 0), counts(3, 3, 0, 0)));
     assert_eq!(setup.mirror_rows().await, [3, 2, 3]);
 
     let again = setup.report(&[]);
-    assert_eq!(
-        again,
-        json!({"complete": true, "dry_run": false, "users": counts(3, 0, 0, 0),
-               "organizations": counts(2, 0, 0, 0), "memberships": counts(3, 0, 0, 0)})
-    );
+    assert_eq!(again, expected_report(true, false, counts(3, 0, 0, 0), counts(2, 0, 0, 0), counts(3, 0, 0, 0)));
 
     // Not a terminal: no bars, the table and the run's line.
     let table = setup.run(&["reconcile"]);
@@ -170,9 +179,13 @@ async fn a_dry_run_writes_nothing_a_backfill_creates_everything_and_a_second_run
     assert!(lines[1].split_whitespace().eq(["users", "3", "0", "0", "0", "3"]), "{out}");
     assert!(lines[2].split_whitespace().eq(["organizations", "2", "0", "0", "0", "2"]), "{out}");
     assert!(lines[3].split_whitespace().eq(["memberships", "3", "0", "0", "0", "3"]), "{out}");
-    assert!(lines[4].starts_with("run 4: complete, not a dry run, no drift; 3 API requests;"), "{out}");
-    assert!(lines[4].contains("waiting on the API") && lines[4].contains("on the database"), "{out}");
-    assert_eq!(lines.len(), 5, "{out}");
+    for (line, kind) in lines[4..8].iter().zip(["permissions", "roles", "domains", "invitations"]) {
+        assert!(line.split_whitespace().eq([kind, "0", "0", "0", "0", "0"]), "{out}");
+    }
+    // A request per listing: seven.
+    assert!(lines[8].starts_with("run 4: complete, not a dry run, no drift; 7 API requests;"), "{out}");
+    assert!(lines[8].contains("waiting on the API") && lines[8].contains("on the database"), "{out}");
+    assert_eq!(lines.len(), 9, "{out}");
     assert!(stderr(&table).is_empty(), "no bars off a terminal: {:?}", stderr(&table));
     assert!(!text(&table).contains(FAKE_KEY) && !text(&table).contains("postgres://"), "{}", text(&table));
 

@@ -8,10 +8,16 @@
 //! `limit` + `offset` or the `starting_after` cursor, which needs a
 //! `created_at` ordering), `GET /v1/organizations`,
 //! `GET /v1/organization_memberships` and
-//! `GET /v1/organizations/{id}/memberships` `{"data", "total_count"}` (by
+//! `GET /v1/organizations/{id}/memberships`, `GET /v1/organization_permissions`,
+//! `…_roles`, `…_domains` and `…_invitations` `{"data", "total_count"}` (by
 //! `limit` + `offset`); single objects by id; errors as
 //! `{"errors": [{"message", "long_message", "code"}], "clerk_trace_id"}`.
 //! Default order is newest first (`-created_at`), as Clerk's.
+//!
+//! Each collection is sorted and serialized once, when it is set, so that a
+//! page costs the same wherever it is in a listing of hundreds of thousands
+//! of objects (the reconcile benchmark serves 100,000 users and 200,000
+//! memberships this way).
 
 use std::{
     convert::Infallible,
@@ -51,9 +57,13 @@ impl Logged {
 
 #[derive(Default)]
 struct State {
-    users: Vec<Value>,
-    organizations: Vec<Value>,
-    memberships: Vec<Value>,
+    users: Collection,
+    organizations: Collection,
+    memberships: Collection,
+    permissions: Collection,
+    roles: Collection,
+    domains: Collection,
+    invitations: Collection,
     latency: Duration,
     /// `(requests left to answer 429, Retry-After seconds)`.
     throttle: Option<(u32, String)>,
@@ -67,6 +77,70 @@ struct Failure {
     after: u32,
     status: u16,
     times: u32,
+}
+
+/// Objects as a list endpoint serves them: each one, and each one
+/// serialized, in `+created_at` order (then by id; a stable sort, so equal
+/// keys keep the order they were set in). `-created_at` is that order
+/// reversed.
+#[derive(Default)]
+struct Collection {
+    /// As set.
+    items: Vec<Value>,
+    /// `(id, the object as JSON)`, ascending.
+    ascending: Vec<(Option<String>, String)>,
+}
+
+impl Collection {
+    fn new(items: Vec<Value>) -> Self {
+        let mut keyed: Vec<(i64, String, usize)> = items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v["created_at"].as_i64().unwrap_or(0), v["id"].as_str().unwrap_or("").to_string(), i))
+            .collect();
+        keyed.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        let ascending = keyed
+            .iter()
+            .map(|&(_, _, i)| (items[i]["id"].as_str().map(str::to_string), items[i].to_string()))
+            .collect();
+        Self { items, ascending }
+    }
+
+    fn len(&self) -> usize {
+        self.ascending.len()
+    }
+
+    /// The serialized objects in the order asked for.
+    fn in_order(&self, descending: bool) -> Box<dyn DoubleEndedIterator<Item = &(Option<String>, String)> + '_> {
+        if descending {
+            Box::new(self.ascending.iter().rev())
+        } else {
+            Box::new(self.ascending.iter())
+        }
+    }
+}
+
+/// `order_by` as the fake serves it: `Some(descending)`, or `None` for an
+/// ordering it does not.
+fn descending(order_by: Option<&str>) -> Option<bool> {
+    match order_by.unwrap_or("-created_at") {
+        "created_at" | "+created_at" => Some(false),
+        "-created_at" => Some(true),
+        _ => None,
+    }
+}
+
+/// Serialized objects as one JSON array.
+fn json_array<'a>(items: impl Iterator<Item = &'a (Option<String>, String)>) -> String {
+    let mut out = String::from("[");
+    for (i, (_, json)) in items.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(json);
+    }
+    out.push(']');
+    out
 }
 
 /// The running fake; stops when dropped.
@@ -125,22 +199,55 @@ impl FakeBackendApi {
     }
 
     pub fn set_users(&self, users: Vec<Value>) {
+        let users = Collection::new(users);
         self.with(|s| s.users = users);
     }
 
     pub fn set_organizations(&self, organizations: Vec<Value>) {
+        let organizations = Collection::new(organizations);
         self.with(|s| s.organizations = organizations);
     }
 
     pub fn set_memberships(&self, memberships: Vec<Value>) {
+        let memberships = Collection::new(memberships);
         self.with(|s| s.memberships = memberships);
+    }
+
+    pub fn set_permissions(&self, permissions: Vec<Value>) {
+        let permissions = Collection::new(permissions);
+        self.with(|s| s.permissions = permissions);
+    }
+
+    pub fn set_roles(&self, roles: Vec<Value>) {
+        let roles = Collection::new(roles);
+        self.with(|s| s.roles = roles);
+    }
+
+    pub fn set_domains(&self, domains: Vec<Value>) {
+        let domains = Collection::new(domains);
+        self.with(|s| s.domains = domains);
+    }
+
+    pub fn set_invitations(&self, invitations: Vec<Value>) {
+        let invitations = Collection::new(invitations);
+        self.with(|s| s.invitations = invitations);
     }
 
     /// Removes the object with this id from every collection (as a deletion in Clerk).
     pub fn remove(&self, id: &str) {
         self.with(|s| {
-            for list in [&mut s.users, &mut s.organizations, &mut s.memberships] {
-                list.retain(|v| v["id"] != id);
+            for list in [
+                &mut s.users,
+                &mut s.organizations,
+                &mut s.memberships,
+                &mut s.permissions,
+                &mut s.roles,
+                &mut s.domains,
+                &mut s.invitations,
+            ] {
+                let mut items = std::mem::take(&mut list.items);
+                items.retain(|v| v["id"] != id);
+                *list = Collection::new(items);
             }
         });
     }
@@ -178,10 +285,15 @@ impl FakeBackendApi {
 type Answer = Response<Full<Bytes>>;
 
 fn respond(status: StatusCode, body: &Value) -> Answer {
+    respond_json(status, body.to_string())
+}
+
+/// An answer whose body is JSON already.
+fn respond_json(status: StatusCode, body: String) -> Answer {
     Response::builder()
         .status(status)
         .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body.to_string())))
+        .body(Full::new(Bytes::from(body)))
         .expect("valid response")
 }
 
@@ -248,6 +360,10 @@ fn is_list(path: &str) -> bool {
     path == "/v1/users"
         || path == "/v1/organizations"
         || path == "/v1/organization_memberships"
+        || path == "/v1/organization_permissions"
+        || path == "/v1/organization_roles"
+        || path == "/v1/organization_domains"
+        || path == "/v1/organization_invitations"
         || (path.starts_with("/v1/organizations/") && path.ends_with("/memberships"))
 }
 
@@ -286,46 +402,27 @@ fn invalid_param(name: &str) -> Answer {
     clerk_error(StatusCode::UNPROCESSABLE_ENTITY, "form_param_format_invalid", name)
 }
 
-/// Sorted by `created_at` (then id) as `order_by` asks; `None` for an
-/// ordering the fake does not serve.
-fn ordered(items: &[Value], order_by: Option<&str>) -> Option<Vec<Value>> {
-    let descending = match order_by.unwrap_or("-created_at") {
-        "created_at" | "+created_at" => false,
-        "-created_at" => true,
-        _ => return None,
-    };
-    let mut items = items.to_vec();
-    items.sort_by(|a, b| {
-        let key = |v: &Value| (v["created_at"].as_i64().unwrap_or(0), v["id"].as_str().unwrap_or("").to_string());
-        key(a).cmp(&key(b))
-    });
-    if descending {
-        items.reverse();
-    }
-    Some(items)
-}
-
-fn data_page(items: &[Value], query: &[(String, String)]) -> Answer {
+fn data_page(items: &Collection, query: &[(String, String)]) -> Answer {
     let (limit, offset) = match paging(query) {
         Ok(paging) => paging,
         Err(name) => return invalid_param(name),
     };
     let order_by = query.iter().find(|(k, _)| k == "order_by").map(|(_, v)| v.as_str());
-    let Some(items) = ordered(items, order_by) else {
+    let Some(descending) = descending(order_by) else {
         return clerk_error(StatusCode::UNPROCESSABLE_ENTITY, "form_param_value_invalid", "order_by");
     };
-    let data: Vec<Value> = items.iter().skip(offset).take(limit).cloned().collect();
-    respond(StatusCode::OK, &json!({"data": data, "total_count": items.len()}))
+    let data = json_array(items.in_order(descending).skip(offset).take(limit));
+    respond_json(StatusCode::OK, format!("{{\"data\":{data},\"total_count\":{}}}", items.len()))
 }
 
-fn users_page(users: &[Value], query: &[(String, String)]) -> Answer {
+fn users_page(users: &Collection, query: &[(String, String)]) -> Answer {
     let (limit, offset) = match paging(query) {
         Ok(paging) => paging,
         Err(name) => return invalid_param(name),
     };
     let order_by = query.iter().find(|(k, _)| k == "order_by").map(|(_, v)| v.as_str());
     let after = query.iter().find(|(k, _)| k == "starting_after").map(|(_, v)| v.as_str());
-    let Some(users) = ordered(users, order_by) else {
+    let Some(descending) = descending(order_by) else {
         return if after.is_some() {
             clerk_error(StatusCode::UNPROCESSABLE_ENTITY, "form_param_value_invalid", "starting_after needs created_at")
         } else {
@@ -341,13 +438,12 @@ fn users_page(users: &[Value], query: &[(String, String)]) -> Answer {
                 "offset with starting_after",
             )
         }
-        Some(id) => match users.iter().position(|u| u["id"] == id) {
+        Some(id) => match users.in_order(descending).position(|(uid, _)| uid.as_deref() == Some(id)) {
             Some(i) => i + 1,
             None => return clerk_error(StatusCode::UNPROCESSABLE_ENTITY, "form_param_value_invalid", "starting_after"),
         },
     };
-    let page: Vec<Value> = users.iter().skip(start).take(limit).cloned().collect();
-    respond(StatusCode::OK, &Value::Array(page))
+    respond_json(StatusCode::OK, json_array(users.in_order(descending).skip(start).take(limit)))
 }
 
 fn route(s: &State, method: &http::Method, path: &str, query: &[(String, String)]) -> Answer {
@@ -361,31 +457,37 @@ fn route(s: &State, method: &http::Method, path: &str, query: &[(String, String)
         ["v1", "users"] => users_page(&s.users, query),
         ["v1", "users", id] => {
             let id = decode(id);
-            s.users.iter().find(|u| u["id"] == id.as_str()).map_or_else(not_found, |u| respond(StatusCode::OK, u))
+            s.users.items.iter().find(|u| u["id"] == id.as_str()).map_or_else(not_found, |u| respond(StatusCode::OK, u))
         }
         ["v1", "organizations"] => data_page(&s.organizations, query),
         ["v1", "organization_memberships"] => data_page(&s.memberships, query),
+        ["v1", "organization_permissions"] => data_page(&s.permissions, query),
+        ["v1", "organization_roles"] => data_page(&s.roles, query),
+        ["v1", "organization_domains"] => data_page(&s.domains, query),
+        ["v1", "organization_invitations"] => data_page(&s.invitations, query),
         ["v1", "organizations", id] => {
             let id = decode(id);
             s.organizations
+                .items
                 .iter()
                 .find(|o| o["id"] == id.as_str() || o["slug"] == id.as_str())
                 .map_or_else(not_found, |o| respond(StatusCode::OK, o))
         }
         ["v1", "organizations", id, "memberships"] => {
             let id = decode(id);
-            if !s.organizations.iter().any(|o| o["id"] == id.as_str()) {
+            if !s.organizations.items.iter().any(|o| o["id"] == id.as_str()) {
                 return not_found();
             }
             let users: Vec<&str> = query.iter().filter(|(k, _)| k == "user_id").map(|(_, v)| v.as_str()).collect();
             let members: Vec<Value> = s
                 .memberships
+                .items
                 .iter()
                 .filter(|m| m["organization"]["id"] == id.as_str())
                 .filter(|m| users.is_empty() || users.iter().any(|u| m["public_user_data"]["user_id"] == *u))
                 .cloned()
                 .collect();
-            data_page(&members, query)
+            data_page(&Collection::new(members), query)
         }
         _ => not_found(),
     }
@@ -438,5 +540,56 @@ pub fn membership(id: &str, organization: &Value, user_id: &str, role: &str, cre
             "identifier": format!("{user_id}@example.test")
         },
         "created_at": created_at, "updated_at": created_at + 3
+    })
+}
+
+/// A permission as `GET /v1/organization_permissions` gives it (and as a
+/// role nests it).
+pub fn permission(id: &str, key: &str, created_at: i64) -> Value {
+    json!({
+        "object": "permission", "id": id, "key": key, "name": format!("Permission {key}"),
+        "description": format!("Lets a member {key}"), "type": "user",
+        "created_at": created_at, "updated_at": created_at + 2
+    })
+}
+
+/// A role as `GET /v1/organization_roles` gives it, with the permissions it grants.
+pub fn role(id: &str, key: &str, permissions: &[Value], created_at: i64) -> Value {
+    json!({
+        "object": "role", "id": id, "key": key, "name": format!("Role {key}"), "description": null,
+        "is_creator_eligible": false, "permissions": permissions,
+        "created_at": created_at, "updated_at": created_at + 4
+    })
+}
+
+/// A domain of `organization` as `GET /v1/organization_domains` gives it.
+pub fn domain(id: &str, organization: &Value, name: &str, created_at: i64) -> Value {
+    let verification = json!({"status": "verified", "strategy": "email_code", "attempts": 1, "expire_at": null,
+                              "verified_at": null});
+    json!({
+        "object": "organization_domain", "id": id, "organization_id": organization["id"], "name": name,
+        "enrollment_mode": "automatic_invitation", "affiliation_email_address": format!("admin@{name}"),
+        "affiliation_verification": verification, "ownership_verification": null, "verification": verification,
+        "total_pending_invitations": 0, "total_pending_suggestions": 0,
+        "public_organization_data": {
+            "id": organization["id"], "name": organization["name"], "slug": organization["slug"],
+            "image_url": organization["image_url"], "has_image": false
+        },
+        "created_at": created_at, "updated_at": created_at + 6
+    })
+}
+
+/// An invitation to `organization` as `GET /v1/organization_invitations`
+/// gives it; `status` `pending`, `accepted`, `revoked` or `expired`.
+pub fn invitation(id: &str, organization: &Value, email: &str, status: &str, created_at: i64) -> Value {
+    json!({
+        "object": "organization_invitation", "id": id, "email_address": email, "role": "org:member",
+        "role_name": "Member", "organization_id": organization["id"], "inviter_id": null,
+        "public_inviter_data": null, "status": status, "public_metadata": {}, "private_metadata": {}, "url": null,
+        "public_organization_data": {
+            "id": organization["id"], "name": organization["name"], "slug": organization["slug"],
+            "image_url": organization["image_url"], "has_image": false
+        },
+        "expires_at": created_at + 604_800_000, "created_at": created_at, "updated_at": created_at + 8
     })
 }

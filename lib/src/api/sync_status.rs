@@ -109,6 +109,10 @@ pub struct LastReconcile {
     pub users: Counts,
     pub organizations: Counts,
     pub memberships: Counts,
+    pub permissions: Counts,
+    pub roles: Counts,
+    pub domains: Counts,
+    pub invitations: Counts,
 }
 
 impl LastReconcile {
@@ -121,6 +125,10 @@ impl LastReconcile {
             users: run.counts.users,
             organizations: run.counts.organizations,
             memberships: run.counts.memberships,
+            permissions: run.counts.permissions,
+            roles: run.counts.roles,
+            domains: run.counts.domains,
+            invitations: run.counts.invitations,
         }
     }
 
@@ -135,8 +143,16 @@ impl LastReconcile {
     }
 
     /// The counts table's rows.
-    fn rows(&self) -> [(&'static str, &Counts); 3] {
-        [("Users", &self.users), ("Organizations", &self.organizations), ("Memberships", &self.memberships)]
+    fn rows(&self) -> [(&'static str, &Counts); 7] {
+        [
+            ("Users", &self.users),
+            ("Organizations", &self.organizations),
+            ("Memberships", &self.memberships),
+            ("Permissions", &self.permissions),
+            ("Roles", &self.roles),
+            ("Domains", &self.domains),
+            ("Invitations", &self.invitations),
+        ]
     }
 }
 
@@ -459,6 +475,10 @@ mod tests {
                 users: Counts::default(),
                 organizations: Counts::default(),
                 memberships: Counts::default(),
+                permissions: Counts::default(),
+                roles: Counts::default(),
+                domains: Counts::default(),
+                invitations: Counts::default(),
             }),
         };
         let html = render_html(&status);

@@ -17,8 +17,8 @@
 //! Users page by the `starting_after` cursor (the id of the last user of the
 //! previous page) with `order_by=+created_at`: a cursor page costs the same
 //! wherever it is, deletions during the walk move nothing, and users created
-//! meanwhile come at the end. Organizations and memberships have only
-//! `offset` (also `+created_at`): a deletion during the walk shifts later
+//! meanwhile come at the end. Organizations, memberships, permissions,
+//! roles, domains and invitations have only `offset` (also `+created_at`): a deletion during the walk shifts later
 //! rows back, so a row can be missed; [`Listing::drifted`] says when the
 //! `total_count` changed between pages.
 //!
@@ -32,7 +32,7 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 use super::{
     client::{escape, ApiError, BackendApi},
-    models::{DataPage, Item, Membership, Organization, User},
+    models::{DataPage, Domain, Invitation, Item, Membership, Organization, Permission, Role, User},
 };
 use crate::ids::ClerkOrgId;
 
@@ -52,6 +52,28 @@ impl BackendApi {
     /// Every membership of the instance, oldest first, by `offset`.
     pub fn memberships(&self) -> Listing<'_, Membership> {
         Listing::offset(self, "/v1/organization_memberships".into())
+    }
+
+    /// Every organization permission of the instance, oldest first, by `offset`.
+    pub fn permissions(&self) -> Listing<'_, Permission> {
+        Listing::offset(self, "/v1/organization_permissions".into())
+    }
+
+    /// Every organization role of the instance, with its permissions, oldest
+    /// first, by `offset`.
+    pub fn roles(&self) -> Listing<'_, Role> {
+        Listing::offset(self, "/v1/organization_roles".into())
+    }
+
+    /// Every organization domain of the instance, oldest first, by `offset`.
+    pub fn domains(&self) -> Listing<'_, Domain> {
+        Listing::offset(self, "/v1/organization_domains".into())
+    }
+
+    /// Every organization invitation of the instance (every status), oldest
+    /// first, by `offset`.
+    pub fn invitations(&self) -> Listing<'_, Invitation> {
+        Listing::offset(self, "/v1/organization_invitations".into())
     }
 
     /// Every membership of one organization, oldest first, by `offset`.

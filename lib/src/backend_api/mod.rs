@@ -1,5 +1,6 @@
-//! Clerk's Backend API, read-only: the users, organizations and memberships
-//! a mirror needs for a backfill (`reconcile`) and for fetch-on-miss.
+//! Clerk's Backend API, read-only: the users, organizations, memberships,
+//! permissions, roles, domains and invitations a mirror needs for a backfill
+//! (`reconcile`), and what fetch-on-miss needs.
 //!
 //! - [`config`]: `CLERK_SECRET_KEY` (or `CLERK_SECRET_KEY_ARN` through
 //!   [`crate::aws::secrets`]), `CLERK_API_URL`, `CLERK_API_MAX_REQUESTS_PER_10S`.
@@ -9,7 +10,7 @@
 //! - [`models`]: lenient serde structs: fields Clerk adds, drops, nulls or
 //!   retypes never fail a page.
 //! - [`list`]: [`Listing`], a page at a time (users by the `starting_after`
-//!   cursor, organizations and memberships by `offset`), never holding more
+//!   cursor, the others by `offset`), never holding more
 //!   than one page, and telling whether it reached the end.
 //!
 //! A small typed client over the project's one hyper + rustls stack rather
@@ -24,5 +25,8 @@ pub mod pace;
 pub use client::{ApiError, BackendApi};
 pub use config::{BackendApiConfig, KeyKind, RetryPolicy};
 pub use list::Listing;
-pub use models::{EmailAddress, Membership, Organization, PublicUserData, User};
+pub use models::{
+    Domain, DomainVerification, EmailAddress, Invitation, Membership, Organization, Permission, PublicOrganizationData,
+    PublicUserData, Role, User,
+};
 pub use pace::Pacer;

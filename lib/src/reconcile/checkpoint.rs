@@ -21,11 +21,18 @@ pub struct Phase {
     pub exhaustive: bool,
 }
 
+/// A listing missing from a saved checkpoint (a run suspended before it was
+/// listed) has not started.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Checkpoint {
     pub users: Phase,
     pub organizations: Phase,
     pub memberships: Phase,
+    pub permissions: Phase,
+    pub roles: Phase,
+    pub domains: Phase,
+    pub invitations: Phase,
 }
 
 impl Checkpoint {
@@ -34,6 +41,10 @@ impl Checkpoint {
             Kind::Users => &self.users,
             Kind::Organizations => &self.organizations,
             Kind::Memberships => &self.memberships,
+            Kind::Permissions => &self.permissions,
+            Kind::Roles => &self.roles,
+            Kind::Domains => &self.domains,
+            Kind::Invitations => &self.invitations,
         }
     }
 
@@ -42,6 +53,10 @@ impl Checkpoint {
             Kind::Users => &mut self.users,
             Kind::Organizations => &mut self.organizations,
             Kind::Memberships => &mut self.memberships,
+            Kind::Permissions => &mut self.permissions,
+            Kind::Roles => &mut self.roles,
+            Kind::Domains => &mut self.domains,
+            Kind::Invitations => &mut self.invitations,
         }
     }
 }

@@ -35,7 +35,10 @@ impl Counts {
 }
 
 /// The run's report: exactly what `clerk-sync reconcile --json` prints.
+/// A kind missing from a saved report (a run recorded before it was
+/// listed) reads as zero counts.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Report {
     /// Every listing was read to its end, cleanly, and absences acted on.
     pub complete: bool,
@@ -43,6 +46,10 @@ pub struct Report {
     pub users: Counts,
     pub organizations: Counts,
     pub memberships: Counts,
+    pub permissions: Counts,
+    pub roles: Counts,
+    pub domains: Counts,
+    pub invitations: Counts,
 }
 
 impl Report {
@@ -51,6 +58,10 @@ impl Report {
             Kind::Users => &self.users,
             Kind::Organizations => &self.organizations,
             Kind::Memberships => &self.memberships,
+            Kind::Permissions => &self.permissions,
+            Kind::Roles => &self.roles,
+            Kind::Domains => &self.domains,
+            Kind::Invitations => &self.invitations,
         }
     }
 
@@ -59,6 +70,10 @@ impl Report {
             Kind::Users => &mut self.users,
             Kind::Organizations => &mut self.organizations,
             Kind::Memberships => &mut self.memberships,
+            Kind::Permissions => &mut self.permissions,
+            Kind::Roles => &mut self.roles,
+            Kind::Domains => &mut self.domains,
+            Kind::Invitations => &mut self.invitations,
         }
     }
 

@@ -38,7 +38,8 @@ pub struct RunSummary {
 /// One row a run changed (or, in a dry run, would have), and how.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ChangeRow {
-    /// `user`, `organization` or `membership`.
+    /// `user`, `organization`, `membership`, `permission`, `role`, `domain`
+    /// or `invitation`.
     pub kind: String,
     pub clerk_id: String,
     /// `created`, `updated` or `deleted`.

@@ -5,8 +5,8 @@ use deadpool_postgres::Client;
 
 use super::kind::Kind;
 use crate::{
-    backend_api::{list::Listing, BackendApi, Membership, Organization, User},
-    clerk::{MembershipRecord, OrgRecord, UserRecord},
+    backend_api::{list::Listing, BackendApi, Domain, Invitation, Membership, Organization, Permission, Role, User},
+    clerk::{DomainRecord, InvitationRecord, MembershipRecord, OrgRecord, PermissionRecord, RoleRecord, UserRecord},
     db::DbError,
     sync::pages::{self, Applied},
 };
@@ -17,6 +17,12 @@ pub enum Records {
     Users(Vec<UserRecord>),
     Organizations(Vec<OrgRecord>),
     Memberships(Vec<MembershipRecord>),
+    Permissions(Vec<PermissionRecord>),
+    /// Applied with their permission sets: two statements, pipelined in
+    /// the page's transaction.
+    Roles(Vec<RoleRecord>),
+    Domains(Vec<DomainRecord>),
+    Invitations(Vec<InvitationRecord>),
 }
 
 impl Records {
@@ -25,6 +31,10 @@ impl Records {
             Records::Users(users) => pages::apply_users(client, users).await,
             Records::Organizations(organizations) => pages::apply_organizations(client, organizations).await,
             Records::Memberships(memberships) => pages::apply_memberships(client, memberships).await,
+            Records::Permissions(permissions) => pages::apply_permissions(client, permissions).await,
+            Records::Roles(roles) => pages::apply_roles(client, roles).await,
+            Records::Domains(domains) => pages::apply_domains(client, domains).await,
+            Records::Invitations(invitations) => pages::apply_invitations(client, invitations).await,
         }
     }
 }
@@ -50,6 +60,30 @@ fn split<T, R>(page: &[T], id: fn(&T) -> &str, read: fn(&T) -> Result<R, String>
     }
     (records, unreadable)
 }
+
+/// `Listed` for a Backend API model: its kind, its `id`, its records and its listing.
+macro_rules! listed {
+    ($model:ty, $kind:expr, $records:ident, $listing:ident) => {
+        impl Listed for $model {
+            const KIND: Kind = $kind;
+            fn id(&self) -> &str {
+                &self.id
+            }
+            fn records(page: &[Self]) -> (Records, Vec<(String, String)>) {
+                let (records, unreadable) = split(page, |o| &o.id, <$model>::to_record);
+                (Records::$records(records), unreadable)
+            }
+            fn listing(api: &BackendApi) -> Listing<'_, Self> {
+                api.$listing()
+            }
+        }
+    };
+}
+
+listed!(Permission, Kind::Permissions, Permissions, permissions);
+listed!(Role, Kind::Roles, Roles, roles);
+listed!(Domain, Kind::Domains, Domains, domains);
+listed!(Invitation, Kind::Invitations, Invitations, invitations);
 
 impl Listed for User {
     const KIND: Kind = Kind::Users;

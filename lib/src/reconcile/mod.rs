@@ -3,10 +3,12 @@
 //! the first backfill and the periodic repair (`clerk-sync reconcile`, the
 //! scheduled `clerk-reconcile` function).
 //!
-//! - [`kind`]: users, organizations, memberships, listed in that order.
+//! - [`kind`]: users, organizations, memberships, permissions, roles,
+//!   domains, invitations, listed in that order.
 //! - [`listed`]: a listing's objects read into the webhooks' records.
 //! - [`run`]: one run: listings streamed into the database a page per
-//!   transaction, then the rows a complete listing no longer holds.
+//!   transaction, then the rows a complete listing no longer holds (never
+//!   invitations: Clerk deletes none).
 //! - [`store`]: the lock, the run's row, its checkpoint, ids seen and changes.
 //! - [`checkpoint`], [`counts`], [`progress`], [`error`]: what a run saves,
 //!   reports, tells a watcher, and fails with.

@@ -28,7 +28,9 @@ use super::{
     store::{self, Ending, Prepared, Run, Spent},
 };
 use crate::{
-    backend_api::{list::ListingState, BackendApi, Membership, Organization, User},
+    backend_api::{
+        list::ListingState, BackendApi, Domain, Invitation, Membership, Organization, Permission, Role, User,
+    },
     db::statements::rollback,
     sync::{
         absent::{self, AbsenceRule},
@@ -225,12 +227,17 @@ async fn phases(cx: &mut Context<'_>, run: &mut Run) -> Result<bool, ReconcileEr
             Kind::Users => stream::<User>(cx, run, phase.listing).await?,
             Kind::Organizations => stream::<Organization>(cx, run, phase.listing).await?,
             Kind::Memberships => stream::<Membership>(cx, run, phase.listing).await?,
+            Kind::Permissions => stream::<Permission>(cx, run, phase.listing).await?,
+            Kind::Roles => stream::<Role>(cx, run, phase.listing).await?,
+            Kind::Domains => stream::<Domain>(cx, run, phase.listing).await?,
+            Kind::Invitations => stream::<Invitation>(cx, run, phase.listing).await?,
         };
         let exhaustive = match listed {
             ListingEnd::Suspended => return Ok(true),
             ListingEnd::Finished { exhaustive } => exhaustive,
         };
         if exhaustive {
+            // Nothing for invitations: Clerk never deletes one (see `Kind::deletes_absent`).
             remove_absent(cx, run, kind, began_ms).await?;
         } else {
             let note = format!("{}: the listing was not clean (see the log), so no row was deleted", kind.plural());
@@ -343,7 +350,13 @@ async fn write_page(cx: &mut Context<'_>, run: &mut Run, kind: Kind, batch: Batc
             }
             Ok(())
         },
-        run.seen(client, prepared, kind, &batch.seen),
+        async {
+            // Only kinds whose absence means something keep their ids.
+            if kind.deletes_absent() {
+                run.seen(client, prepared, kind, &batch.seen).await?;
+            }
+            Ok(())
+        },
         run.changes(client, prepared, kind, &applied.changed, false),
         run.save(client, prepared, requests),
         client.batch_execute("COMMIT"),
@@ -357,20 +370,26 @@ async fn write_page(cx: &mut Context<'_>, run: &mut Run, kind: Kind, batch: Batc
     Ok(())
 }
 
-fn rule(kind: Kind) -> AbsenceRule {
+/// The kind's absence rule; `None` for invitations, which Clerk never deletes.
+fn rule(kind: Kind) -> Option<AbsenceRule> {
     match kind {
-        Kind::Users => absent::USERS,
-        Kind::Organizations => absent::ORGANIZATIONS,
-        Kind::Memberships => absent::MEMBERSHIPS,
+        Kind::Users => Some(absent::USERS),
+        Kind::Organizations => Some(absent::ORGANIZATIONS),
+        Kind::Memberships => Some(absent::MEMBERSHIPS),
+        Kind::Permissions => Some(absent::PERMISSIONS),
+        Kind::Roles => Some(absent::ROLES),
+        Kind::Domains => Some(absent::DOMAINS),
+        Kind::Invitations => None,
     }
 }
 
 /// The rows a complete listing no longer holds, deleted as a webhook would
-/// delete them (or, in a dry run, counted and recorded).
+/// delete them (or, in a dry run, counted and recorded). Invitations are
+/// never deleted: Clerk sends no invitation delete.
 async fn remove_absent(cx: &mut Context<'_>, run: &mut Run, kind: Kind, began_ms: i64) -> Result<(), ReconcileError> {
     let at = Instant::now();
     let (client, prepared) = (cx.client, &cx.prepared);
-    let rule = rule(kind);
+    let Some(rule) = rule(kind) else { return Ok(()) };
     let candidates = rule.candidates(client, run.id, began_ms).await?;
     if candidates.is_empty() {
         cx.db_time += at.elapsed();

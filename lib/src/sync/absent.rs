@@ -1,7 +1,10 @@
 //! Objects a complete listing of Clerk's Backend API no longer holds,
 //! applied through the webhooks' own rules: users deleted (scrubbed),
 //! organizations deleted (kept, named), memberships removed through the
-//! membership rule, their memberships ended as a delete webhook ends them.
+//! membership rule, their memberships ended as a delete webhook ends them;
+//! permissions, roles and domains soft deleted through their delete rules.
+//! Invitations have no absence rule: Clerk never deletes an invitation (it
+//! sends no such webhook), so one absent from a listing is left as it is.
 //! The run's ids seen live in `clerk_reconcile_seen`; a row written or
 //! updated after the listing began is spared. The candidates are found
 //! first (counted, checked against a mass deletion), then applied by id,
@@ -13,8 +16,9 @@ use tokio_postgres::{types::Type, Error};
 use super::{
     pages::{applied, Applied},
     statements::{
-        MEMBERSHIPS_ABSENT, MEMBERSHIPS_REMOVE_ABSENT, ORGANIZATIONS_ABSENT, ORGANIZATIONS_DELETE_ABSENT,
-        ORGANIZATION_END_MEMBERSHIPS, USERS_ABSENT, USERS_DELETE_ABSENT, USER_END_MEMBERSHIPS,
+        DOMAINS_ABSENT, DOMAINS_DELETE_ABSENT, MEMBERSHIPS_ABSENT, MEMBERSHIPS_REMOVE_ABSENT, ORGANIZATIONS_ABSENT,
+        ORGANIZATIONS_DELETE_ABSENT, ORGANIZATION_END_MEMBERSHIPS, PERMISSIONS_ABSENT, PERMISSIONS_DELETE_ABSENT,
+        ROLES_ABSENT, ROLES_DELETE_ABSENT, USERS_ABSENT, USERS_DELETE_ABSENT, USER_END_MEMBERSHIPS,
     },
 };
 use crate::db::statements::prepare;
@@ -47,6 +51,30 @@ pub const MEMBERSHIPS: AbsenceRule = AbsenceRule {
     apply: MEMBERSHIPS_REMOVE_ABSENT,
     end_memberships: None,
     live: "SELECT count(*) FROM user_organizations WHERE deleted_at IS NULL",
+};
+
+/// Soft deleted, as `permission.deleted` does; roles keep listing them.
+pub const PERMISSIONS: AbsenceRule = AbsenceRule {
+    candidates: PERMISSIONS_ABSENT,
+    apply: PERMISSIONS_DELETE_ABSENT,
+    end_memberships: None,
+    live: "SELECT count(*) FROM organization_permissions WHERE deleted_at IS NULL",
+};
+
+/// Soft deleted, as `role.deleted` does; their permission sets stay.
+pub const ROLES: AbsenceRule = AbsenceRule {
+    candidates: ROLES_ABSENT,
+    apply: ROLES_DELETE_ABSENT,
+    end_memberships: None,
+    live: "SELECT count(*) FROM organization_roles WHERE deleted_at IS NULL",
+};
+
+/// Soft deleted, as `organizationDomain.deleted` does.
+pub const DOMAINS: AbsenceRule = AbsenceRule {
+    candidates: DOMAINS_ABSENT,
+    apply: DOMAINS_DELETE_ABSENT,
+    end_memberships: None,
+    live: "SELECT count(*) FROM organization_domains WHERE deleted_at IS NULL",
 };
 
 /// `$1` when the listing began (ms), `$2` ids, and for the candidates `$3` the run.

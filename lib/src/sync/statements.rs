@@ -275,3 +275,97 @@ pub const MEMBERSHIPS_REMOVE_ABSENT: &str = concat!(
     "\n",
     changed_rows!("merged WHERE changed")
 );
+
+/// A page of the Backend API's permissions, applied through the webhooks'
+/// rule: `$1`–`$6` arrays; yields the permissions created or updated.
+pub const PERMISSIONS_PAGE: &str = concat!(
+    "WITH incoming_permissions AS (",
+    include_str!("sql/permissions_from_page.sql"),
+    "),\n",
+    include_str!("sql/permission_upsert.sql"),
+    "\n",
+    changed_rows!("applied")
+);
+
+/// A page of the Backend API's roles, applied through the webhooks' rule
+/// (each permission a role lists is real data for it, a placeholder when
+/// unknown): `$1`–`$12` arrays (roles_from_page.sql); yields the roles
+/// created or updated (a role row that existed before the statement, as its
+/// snapshot shows, was updated). [`ROLES_PAGE_PERMISSIONS`] follows it in
+/// the same transaction.
+pub const ROLES_PAGE: &str = concat!(
+    "WITH incoming_roles AS (",
+    include_str!("sql/roles_from_page.sql"),
+    "),\n",
+    include_str!("sql/role_upsert.sql"),
+    "\n",
+    "SELECT role.clerk_id, n.clerk_updated_ms,\n",
+    "       NOT EXISTS (SELECT FROM organization_roles AS o WHERE o.clerk_role_id = role.clerk_id) AS created\n",
+    "FROM role JOIN incoming_roles AS n ON n.clerk_role_id = role.clerk_id"
+);
+
+/// After [`ROLES_PAGE`], in its transaction: the permission set of each role
+/// it applied becomes the one the page lists, as [`ROLE_PERMISSIONS`] does
+/// for a webhook. `$1` the roles that list theirs, `$2`/`$3` the pairs.
+pub const ROLES_PAGE_PERMISSIONS: &str = include_str!("sql/role_permissions_from_page.sql");
+
+/// A page of the Backend API's domains, applied through the webhooks' rule
+/// (a placeholder for an organization not seen yet): `$1`–`$10` arrays;
+/// yields the domains created or updated.
+pub const DOMAINS_PAGE: &str = concat!(
+    "WITH incoming_domains AS (",
+    include_str!("sql/domains_from_page.sql"),
+    "),\n",
+    nested_organizations!("sql/domains_nested_organizations.sql"),
+    include_str!("sql/domain_upsert.sql"),
+    "\n",
+    changed_rows!("applied")
+);
+
+/// A page of the Backend API's invitations, applied through the webhooks'
+/// rule (placeholders for the organization and the accepting user; ordered
+/// by updated_at, then terminal status): `$1`–`$11` arrays; yields the
+/// invitations created or updated.
+pub const INVITATIONS_PAGE: &str = concat!(
+    "WITH incoming_invitations AS (",
+    include_str!("sql/invitations_from_page.sql"),
+    "),\n",
+    nested_organizations!("sql/invitations_nested_organizations.sql"),
+    include_str!("sql/invitation.sql"),
+    "\n",
+    changed_rows!("invited")
+);
+
+pub const PERMISSIONS_ABSENT: &str = absent!("clerk_permission_id", "sql/permissions_absent.sql", "permission");
+pub const ROLES_ABSENT: &str = absent!("clerk_role_id", "sql/roles_absent.sql", "role");
+pub const DOMAINS_ABSENT: &str = absent!("clerk_domain_id", "sql/domains_absent.sql", "domain");
+
+/// Permissions, roles and domains absent from a complete listing, soft
+/// deleted through the webhooks' delete rules (at the moment the listing
+/// began; the earliest delete wins). Invitations have none: Clerk never
+/// deletes one (no `organizationInvitation.deleted` exists), so an
+/// invitation absent from a listing is left as it is.
+pub const PERMISSIONS_DELETE_ABSENT: &str = concat!(
+    "WITH deleted_permissions AS (",
+    include_str!("sql/permissions_absent.sql"),
+    "),\n",
+    include_str!("sql/permission_delete.sql"),
+    "\n",
+    "SELECT clerk_id, NULL::bigint AS clerk_updated_ms, false AS created FROM applied"
+);
+pub const ROLES_DELETE_ABSENT: &str = concat!(
+    "WITH deleted_roles AS (",
+    include_str!("sql/roles_absent.sql"),
+    "),\n",
+    include_str!("sql/role_delete.sql"),
+    "\n",
+    "SELECT clerk_id, NULL::bigint AS clerk_updated_ms, false AS created FROM applied"
+);
+pub const DOMAINS_DELETE_ABSENT: &str = concat!(
+    "WITH deleted_domains AS (",
+    include_str!("sql/domains_absent.sql"),
+    "),\n",
+    include_str!("sql/domain_delete.sql"),
+    "\n",
+    "SELECT clerk_id, NULL::bigint AS clerk_updated_ms, false AS created FROM applied"
+);

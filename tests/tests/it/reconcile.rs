@@ -11,7 +11,9 @@ use clerk_sync::{
 };
 use clerk_sync_tests::{
     clerk::{simple_user, T0},
-    fake_backend_api::{membership, organization, user, FakeBackendApi, FAKE_KEY},
+    fake_backend_api::{
+        domain, invitation, membership, organization, permission, role, user, FakeBackendApi, FAKE_KEY,
+    },
     TestStack, Vars,
 };
 use serde_json::{json, Value};
@@ -35,11 +37,16 @@ fn api(fake: &FakeBackendApi) -> BackendApi {
 }
 
 /// Clerk's data: 12 users, 4 organizations, each user a member of one or
-/// two (the first user of each organization its admin).
+/// two (the first user of each organization its admin); with
+/// [`Clerk::with_access`], permissions, roles, domains and invitations too.
 struct Clerk {
     users: Vec<Value>,
     organizations: Vec<Value>,
     memberships: Vec<Value>,
+    permissions: Vec<Value>,
+    roles: Vec<Value>,
+    domains: Vec<Value>,
+    invitations: Vec<Value>,
 }
 
 fn user_id(i: usize) -> String {
@@ -48,6 +55,10 @@ fn user_id(i: usize) -> String {
 
 fn org_id(i: usize) -> String {
     format!("org_{i:02}")
+}
+
+fn perm_id(i: usize) -> String {
+    format!("perm_{i:02}")
 }
 
 impl Clerk {
@@ -63,13 +74,52 @@ impl Clerk {
                 memberships.push(membership(&id, &organizations[o], &user_id(u), role, T0 + 100 + u as i64));
             }
         }
-        Self { users, organizations, memberships }
+        Self {
+            users,
+            organizations,
+            memberships,
+            permissions: Vec::new(),
+            roles: Vec::new(),
+            domains: Vec::new(),
+            invitations: Vec::new(),
+        }
+    }
+
+    /// Six permissions; three roles (admin: all six, member: two, viewer:
+    /// one); three domains (both id prefixes); three invitations (pending,
+    /// accepted by user 1, revoked).
+    fn with_access(mut self) -> Self {
+        self.permissions =
+            (0..6).map(|i| permission(&perm_id(i), &format!("org:feature{i}:read"), T0 + 10 + i as i64)).collect();
+        let granting = |ids: &[usize]| -> Vec<Value> { ids.iter().map(|&i| self.permissions[i].clone()).collect() };
+        self.roles = vec![
+            role("role_admin", "org:admin", &granting(&[0, 1, 2, 3, 4, 5]), T0 + 20),
+            role("role_member", "org:member", &granting(&[0, 1]), T0 + 21),
+            role("role_viewer", "org:viewer", &granting(&[2]), T0 + 22),
+        ];
+        self.domains = vec![
+            domain("orgdmn_00", &self.organizations[0], "zero.example.test", T0 + 30),
+            domain("orgdmn_01", &self.organizations[1], "one.example.test", T0 + 31),
+            domain("orgdm_02", &self.organizations[2], "two.example.test", T0 + 32),
+        ];
+        let mut accepted = invitation("orginv_1", &self.organizations[1], "u1@example.test", "accepted", T0 + 41);
+        accepted["user_id"] = json!("user_001");
+        self.invitations = vec![
+            invitation("orginv_0", &self.organizations[0], "new@example.test", "pending", T0 + 40),
+            accepted,
+            invitation("orginv_2", &self.organizations[2], "gone@example.test", "revoked", T0 + 42),
+        ];
+        self
     }
 
     fn serve(&self, fake: &FakeBackendApi) {
         fake.set_users(self.users.clone());
         fake.set_organizations(self.organizations.clone());
         fake.set_memberships(self.memberships.clone());
+        fake.set_permissions(self.permissions.clone());
+        fake.set_roles(self.roles.clone());
+        fake.set_domains(self.domains.clone());
+        fake.set_invitations(self.invitations.clone());
     }
 }
 
@@ -122,6 +172,108 @@ async fn mirror(stack: &TestStack) -> Value {
     })
 }
 
+/// The permissions, roles (with their permission sets), domains and
+/// invitations as Clerk's data would make them; `deleted` names the rows a
+/// reconcile deleted, `absent` those it keeps though Clerk no longer lists them.
+fn expected_access(clerk: &Clerk, deleted: &[&str], absent: &[Value]) -> Value {
+    let by_id = |rows: &mut Vec<Value>, id: &str| rows.sort_by_key(|r| r[id].as_str().map(str::to_string));
+    let gone = |id: &Value| deleted.iter().any(|d| id == d);
+    let mut permissions: Vec<Value> = clerk
+        .permissions
+        .iter()
+        .map(|p| {
+            json!({"clerk_permission_id": p["id"], "key": p["key"], "name": p["name"],
+                   "description": p["description"], "type": p["type"], "deleted": false})
+        })
+        .collect();
+    let mut roles: Vec<Value> = clerk
+        .roles
+        .iter()
+        .map(|r| {
+            let mut ids: Vec<&str> =
+                r["permissions"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
+            ids.sort();
+            json!({"clerk_role_id": r["id"], "key": r["key"], "name": r["name"], "description": r["description"],
+                   "deleted": false, "permissions": ids})
+        })
+        .collect();
+    let mut domains: Vec<Value> = clerk
+        .domains
+        .iter()
+        .map(|d| {
+            json!({"clerk_domain_id": d["id"], "clerk_org_id": d["organization_id"], "name": d["name"],
+                   "enrollment_mode": d["enrollment_mode"],
+                   "verification_status": d["affiliation_verification"]["status"],
+                   "affiliation_email_address": d["affiliation_email_address"], "deleted": false})
+        })
+        .collect();
+    let mut invitations: Vec<Value> = clerk
+        .invitations
+        .iter()
+        .chain(absent.iter().filter(|a| a["object"] == "organization_invitation"))
+        .map(|i| {
+            json!({"clerk_invitation_id": i["id"], "clerk_org_id": i["organization_id"],
+                   "email_address": i["email_address"], "role": i["role"], "status": i["status"],
+                   "expires_ms": i["expires_at"], "accepted_by": i.get("user_id").cloned().unwrap_or(Value::Null)})
+        })
+        .collect();
+    // What Clerk no longer lists: kept, and (but for invitations) deleted.
+    for a in absent {
+        let mut row = match a["object"].as_str() {
+            Some("permission") => json!({"clerk_permission_id": a["id"], "key": a["key"], "name": a["name"],
+                                         "description": a["description"], "type": a["type"]}),
+            Some("role") => {
+                let mut ids: Vec<&str> =
+                    a["permissions"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
+                ids.sort();
+                json!({"clerk_role_id": a["id"], "key": a["key"], "name": a["name"], "description": a["description"],
+                       "permissions": ids})
+            }
+            Some("organization_domain") => json!({"clerk_domain_id": a["id"], "clerk_org_id": a["organization_id"],
+                "name": a["name"], "enrollment_mode": a["enrollment_mode"],
+                "verification_status": a["affiliation_verification"]["status"],
+                "affiliation_email_address": a["affiliation_email_address"]}),
+            _ => continue,
+        };
+        row["deleted"] = json!(gone(&a["id"]));
+        match a["object"].as_str() {
+            Some("permission") => permissions.push(row),
+            Some("role") => roles.push(row),
+            _ => domains.push(row),
+        }
+    }
+    by_id(&mut permissions, "clerk_permission_id");
+    by_id(&mut roles, "clerk_role_id");
+    by_id(&mut domains, "clerk_domain_id");
+    by_id(&mut invitations, "clerk_invitation_id");
+    json!({"permissions": permissions, "roles": roles, "domains": domains, "invitations": invitations})
+}
+
+async fn mirror_access(stack: &TestStack) -> Value {
+    json!({
+        "permissions": stack.db.rows(
+            "SELECT clerk_permission_id, key, name, description, type, deleted_at IS NOT NULL AS deleted
+             FROM organization_permissions ORDER BY clerk_permission_id").await,
+        "roles": stack.db.rows(
+            "SELECT r.clerk_role_id, r.key, r.name, r.description, r.deleted_at IS NOT NULL AS deleted,
+                    coalesce((SELECT array_agg(p.clerk_permission_id ORDER BY p.clerk_permission_id)
+                              FROM organization_role_permissions rp
+                              JOIN organization_permissions p ON p.id = rp.permission_id
+                              WHERE rp.role_id = r.id), '{}') AS permissions
+             FROM organization_roles r ORDER BY r.clerk_role_id").await,
+        "domains": stack.db.rows(
+            "SELECT d.clerk_domain_id, o.clerk_org_id, d.name, d.enrollment_mode, d.verification_status,
+                    d.affiliation_email_address, d.deleted_at IS NOT NULL AS deleted
+             FROM organization_domains d LEFT JOIN organization o ON o.id = d.organization_id
+             ORDER BY d.clerk_domain_id").await,
+        "invitations": stack.db.rows(
+            "SELECT i.clerk_invitation_id, o.clerk_org_id, i.email_address, i.role, i.status,
+                    round(extract(epoch FROM i.expires_at) * 1000)::bigint AS expires_ms, u.clerk_user_id AS accepted_by
+             FROM organization_invitations i JOIN organization o ON o.id = i.organization_id
+             LEFT JOIN users u ON u.id = i.user_id ORDER BY i.clerk_invitation_id").await,
+    })
+}
+
 async fn run_with(stack: &TestStack, api: &BackendApi, options: Options) -> Result<Outcome, ReconcileError> {
     let pool = clerk_sync_tests::pool(&stack.db.url, 1);
     let client = pool.get().await.expect("connection");
@@ -163,6 +315,11 @@ async fn a_backfill_from_empty_equals_clerk_and_a_second_run_changes_nothing() {
             users: counts(12, 12, 0, 0),
             organizations: counts(4, 4, 0, 0),
             memberships: counts(m, m, 0, 0),
+            // The fake serves none of these here (see the test below).
+            permissions: unchanged(0),
+            roles: unchanged(0),
+            domains: unchanged(0),
+            invitations: unchanged(0),
         }
     );
     assert_eq!(mirror(&stack).await, expected(&clerk));
@@ -177,6 +334,10 @@ async fn a_backfill_from_empty_equals_clerk_and_a_second_run_changes_nothing() {
             users: unchanged(12),
             organizations: unchanged(4),
             memberships: unchanged(m),
+            permissions: unchanged(0),
+            roles: unchanged(0),
+            domains: unchanged(0),
+            invitations: unchanged(0),
         }
     );
     assert_eq!(mirror(&stack).await, before);
@@ -200,6 +361,180 @@ async fn a_backfill_from_empty_equals_clerk_and_a_second_run_changes_nothing() {
     assert_eq!(runs.len(), 2);
     assert!(runs.iter().all(|r| r["state"] == "completed" && r["complete"] == true), "{runs:?}");
     assert_eq!(stack.db.count("clerk_reconcile_seen").await, 0, "a finished run frees its ids");
+}
+
+#[tokio::test]
+async fn permissions_roles_domains_and_invitations_are_backfilled_and_a_second_run_changes_nothing() {
+    let stack = TestStack::spawn().await;
+    let fake = FakeBackendApi::start().await;
+    let clerk = Clerk::new().with_access();
+    clerk.serve(&fake);
+    let api = api(&fake);
+
+    let first = run(&stack, &api).await;
+    assert!(first.complete, "{first:?}");
+    assert_eq!(
+        (first.permissions, first.roles, first.domains, first.invitations),
+        (counts(6, 6, 0, 0), counts(3, 3, 0, 0), counts(3, 3, 0, 0), counts(3, 3, 0, 0)),
+        "{first:?}"
+    );
+    assert_eq!(mirror_access(&stack).await, expected_access(&clerk, &[], &[]));
+    assert_eq!(mirror(&stack).await, expected(&clerk), "the rest as before");
+    // The roles listed after the permissions: their nested copies changed nothing.
+    let placeholders =
+        stack.db.rows("SELECT clerk_permission_id FROM organization_permissions WHERE clerk_updated_ms IS NULL").await;
+    assert!(placeholders.is_empty(), "{placeholders:?}");
+
+    let before = (mirror(&stack).await, mirror_access(&stack).await);
+    let second = run(&stack, &api).await;
+    assert!(second.complete && second.no_drift(), "{second:?}");
+    assert_eq!(
+        (second.permissions, second.roles, second.domains, second.invitations),
+        (unchanged(6), unchanged(3), unchanged(3), unchanged(3))
+    );
+    assert_eq!((mirror(&stack).await, mirror_access(&stack).await), before);
+    let changes = stack
+        .db
+        .rows(
+            "SELECT run_id, kind, action, count(*) AS n FROM clerk_reconcile_changes
+             WHERE kind IN ('permission', 'role', 'domain', 'invitation') GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+        )
+        .await;
+    assert_eq!(
+        changes,
+        vec![
+            json!({"run_id": 1, "kind": "domain", "action": "created", "n": 3}),
+            json!({"run_id": 1, "kind": "invitation", "action": "created", "n": 3}),
+            json!({"run_id": 1, "kind": "permission", "action": "created", "n": 6}),
+            json!({"run_id": 1, "kind": "role", "action": "created", "n": 3}),
+        ]
+    );
+    // The listings came in order: permissions before roles, domains and invitations last.
+    let lists: Vec<String> = fake
+        .log()
+        .iter()
+        .map(|l| l.path.clone())
+        .filter(|p| p.starts_with("/v1/organization_") && !p.ends_with("memberships"))
+        .fold(Vec::new(), |mut seen, p| {
+            if seen.last() != Some(&p) {
+                seen.push(p);
+            }
+            seen
+        });
+    assert_eq!(
+        lists[..4],
+        [
+            "/v1/organization_permissions",
+            "/v1/organization_roles",
+            "/v1/organization_domains",
+            "/v1/organization_invitations"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn permission_sets_permission_role_and_domain_deletions_converge_and_invitations_stay() {
+    let stack = TestStack::spawn().await;
+    let fake = FakeBackendApi::start().await;
+    let mut clerk = Clerk::new().with_access();
+    clerk.serve(&fake);
+    let api = api(&fake);
+    run(&stack, &api).await;
+
+    // In Clerk, later: permission 5 deleted (the admin role no longer lists
+    // it), the member role's set changed, the viewer role and domain 01
+    // deleted, domain 00 unverified, invitation 0 accepted by user 0, and
+    // invitation 2 no longer listed.
+    let later = T0 + 10_000;
+    let mut absent = vec![clerk.permissions.remove(5)];
+    let (p0, p3) = (clerk.permissions[0].clone(), clerk.permissions[3].clone());
+    clerk.roles[0]["permissions"].as_array_mut().unwrap().retain(|p| p["id"] != "perm_05");
+    clerk.roles[0]["updated_at"] = json!(later);
+    clerk.roles[1]["permissions"] = json!([p0, p3]);
+    clerk.roles[1]["updated_at"] = json!(later);
+    absent.push(clerk.roles.remove(2));
+    absent.push(clerk.domains.remove(1));
+    clerk.domains[0]["affiliation_verification"]["status"] = json!("unverified");
+    clerk.domains[0]["updated_at"] = json!(later);
+    clerk.invitations[0]["status"] = json!("accepted");
+    clerk.invitations[0]["user_id"] = json!("user_000");
+    clerk.invitations[0]["updated_at"] = json!(later);
+    absent.push(clerk.invitations.remove(2));
+    clerk.serve(&fake);
+
+    let report = run(&stack, &api).await;
+    assert!(report.complete, "{report:?}");
+    assert_eq!(
+        (report.permissions, report.roles, report.domains, report.invitations),
+        (counts(5, 0, 0, 1), counts(2, 0, 2, 1), counts(2, 0, 1, 1), counts(2, 0, 1, 0)),
+        "{report:?}"
+    );
+    assert_eq!(mirror_access(&stack).await, expected_access(&clerk, &["perm_05", "role_viewer", "orgdmn_01"], &absent));
+    let changes = stack
+        .db
+        .rows(
+            "SELECT kind, clerk_id, action FROM clerk_reconcile_changes
+             WHERE run_id = 2 AND kind IN ('permission', 'role', 'domain', 'invitation') ORDER BY kind, clerk_id",
+        )
+        .await;
+    assert_eq!(
+        changes,
+        vec![
+            json!({"kind": "domain", "clerk_id": "orgdmn_00", "action": "updated"}),
+            json!({"kind": "domain", "clerk_id": "orgdmn_01", "action": "deleted"}),
+            json!({"kind": "invitation", "clerk_id": "orginv_0", "action": "updated"}),
+            json!({"kind": "permission", "clerk_id": "perm_05", "action": "deleted"}),
+            json!({"kind": "role", "clerk_id": "role_admin", "action": "updated"}),
+            json!({"kind": "role", "clerk_id": "role_member", "action": "updated"}),
+            json!({"kind": "role", "clerk_id": "role_viewer", "action": "deleted"}),
+        ]
+    );
+    // Deleted at the moment the listing began, as a delete webhook would.
+    let deleted = stack
+        .db
+        .rows("SELECT deleted_at > now() - interval '1 minute' AS recent FROM organization_roles WHERE clerk_role_id = 'role_viewer'")
+        .await;
+    assert_eq!(deleted, vec![json!({"recent": true})]);
+    // And a third run finds nothing left to do.
+    let third = run(&stack, &api).await;
+    assert!(third.complete && third.no_drift(), "{third:?}");
+}
+
+#[tokio::test]
+async fn a_role_webhook_newer_than_the_api_copy_survives_with_its_permission_set() {
+    let stack = TestStack::spawn().await;
+    let fake = FakeBackendApi::start().await;
+    let clerk = Clerk::new().with_access();
+    clerk.serve(&fake);
+    let api = api(&fake);
+    // The member role as a webhook newer than the listing's copy: renamed,
+    // granting permission 4 alone.
+    let granted = vec![clerk_sync_tests::clerk::permission_data("perm_04", "org:feature4:read", "Old name", 0)];
+    let newer =
+        clerk_sync_tests::clerk::role("role.updated", "role_member", "org:member", "FromWebhook", 50_000, granted);
+    stack.expect("msg_role_newer", &newer, "processed").await;
+
+    let report = run(&stack, &api).await;
+    assert_eq!(report.roles, counts(3, 2, 0, 0), "the member role is unchanged: the row is newer: {report:?}");
+    assert_eq!(report.permissions.seen, 6);
+    let member = stack
+        .db
+        .rows(
+            "SELECT r.name, array_agg(p.clerk_permission_id) AS permissions FROM organization_roles r
+             JOIN organization_role_permissions rp ON rp.role_id = r.id
+             JOIN organization_permissions p ON p.id = rp.permission_id
+             WHERE r.clerk_role_id = 'role_member' GROUP BY r.name",
+        )
+        .await;
+    assert_eq!(member, vec![json!({"name": "FromWebhook", "permissions": ["perm_04"]})]);
+    // The permission the webhook nested is the API's (newer) copy now.
+    let p4 = stack.db.rows("SELECT name FROM organization_permissions WHERE clerk_permission_id = 'perm_04'").await;
+    assert_eq!(p4, vec![json!({"name": "Permission org:feature4:read"})]);
+    // The other roles are Clerk's, sets included.
+    let sets = mirror_access(&stack).await;
+    let expected = expected_access(&clerk, &[], &[]);
+    assert_eq!(sets["roles"][0], expected["roles"][0]);
+    assert_eq!(sets["roles"][2], expected["roles"][2]);
 }
 
 #[tokio::test]
@@ -358,25 +693,39 @@ async fn a_failed_listing_deletes_nothing() {
 async fn a_dry_run_writes_nothing_and_reports_the_drift() {
     let stack = TestStack::spawn().await;
     let fake = FakeBackendApi::start().await;
-    let clerk = Clerk::new();
+    let clerk = Clerk::new().with_access();
     clerk.serve(&fake);
     let api = api(&fake);
 
-    let empty = mirror(&stack).await;
+    let empty = (mirror(&stack).await, mirror_access(&stack).await);
     let report = dry_run(&stack, &api).await;
     let m = clerk.memberships.len() as u64;
     assert!(report.dry_run && report.complete);
     assert_eq!((report.users, report.organizations), (counts(12, 12, 0, 0), counts(4, 4, 0, 0)));
     assert_eq!(report.memberships, counts(m, m, 0, 0));
-    assert_eq!(mirror(&stack).await, empty, "nothing written");
+    assert_eq!(
+        (report.permissions, report.roles, report.domains, report.invitations),
+        (counts(6, 6, 0, 0), counts(3, 3, 0, 0), counts(3, 3, 0, 0), counts(3, 3, 0, 0))
+    );
+    assert_eq!((mirror(&stack).await, mirror_access(&stack).await), empty, "nothing written");
+    assert_eq!(stack.db.count("organization_role_permissions").await, 0);
 
     run(&stack, &api).await;
-    let before = mirror(&stack).await;
+    let before = (mirror(&stack).await, mirror_access(&stack).await);
     fake.remove("user_004");
     fake.remove("org_01");
+    fake.remove("perm_05");
+    fake.remove("role_viewer");
+    fake.remove("orgdm_02");
+    fake.remove("orginv_0");
     let report = dry_run(&stack, &api).await;
     assert_eq!((report.users.deleted, report.organizations.deleted), (1, 1), "{report:?}");
-    assert_eq!(mirror(&stack).await, before, "nothing deleted");
+    assert_eq!(
+        (report.permissions.deleted, report.roles.deleted, report.domains.deleted, report.invitations.deleted),
+        (1, 1, 1, 0),
+        "{report:?}"
+    );
+    assert_eq!((mirror(&stack).await, mirror_access(&stack).await), before, "nothing deleted");
 }
 
 #[tokio::test]

@@ -239,7 +239,19 @@ async fn the_last_reconcile_shows_when_how_and_its_counts_and_nothing_else() {
     let keys: Vec<&String> = last.as_object().unwrap().keys().collect();
     assert_eq!(
         keys,
-        ["complete", "finished_at", "memberships", "organizations", "started_at", "state", "users"],
+        [
+            "complete",
+            "domains",
+            "finished_at",
+            "invitations",
+            "memberships",
+            "organizations",
+            "permissions",
+            "roles",
+            "started_at",
+            "state",
+            "users"
+        ],
         "counts and times only: {last}"
     );
     assert_eq!((&last["state"], &last["complete"]), (&json!("completed"), &json!(true)), "{last}");
