@@ -6,14 +6,16 @@
 #
 # Builds the function binaries with `cargo lambda build --release` (x86_64, and arm64 through zig
 # unless BENCH_ARM64=0), then runs the criterion micro-benchmarks, the vault bench, the per-event
-# latency run (direct and through the 0.25 ms proxy) and the cold-start/size/memory run. The
+# latency run (direct and through the 0.25 ms proxy), the cold-start/size/memory run and the
+# reconcile run (the release `clerk-sync reconcile` against the fake Backend API). The
 # database is a throwaway PostgreSQL cluster (see tests/src/postgres.rs) unless TEST_DATABASE_URL
 # or DATABASE_URL names a server where the user may CREATE DATABASE.
 #
 # Knobs: BENCH_EVENTS (2000 per family), BENCH_WARMUP (200), BENCH_DELAYS_US (0,250),
 # BENCH_COLD_RUNS (20), BENCH_RSS_EVENTS (10000), BENCH_ARM64 (1; 0 skips the arm64 build),
-# BENCH_SKIP_BUILD (0; 1 measures the binaries already in target/bench/), BENCH_REPORT_ONLY (0; 1
-# only reassembles the report from the results already in target/bench-results/).
+# BENCH_SKIP_BUILD (0; 1 measures the binaries already in target/bench/), BENCH_RECONCILE (1; 0 skips
+# the reconcile run), BENCH_REPORT_ONLY (0; 1 only reassembles the report from the results already
+# in target/bench-results/).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -22,7 +24,7 @@ OUT=${BENCH_RESULTS_DIR:-$ROOT/target/bench-results}
 export BENCH_RESULTS_DIR=$OUT
 X86=$ROOT/target/bench/lambda-x86_64
 ARM=$ROOT/target/bench/lambda-arm64
-FUNCTIONS=(clerk-users clerk-organizations clerk-memberships sync-status seller-accounts clerk-replay)
+FUNCTIONS=(clerk-users clerk-organizations clerk-memberships clerk-invitations clerk-domains clerk-roles sync-status seller-accounts clerk-replay)
 WRITE=0
 [[ ${1:-} == --write ]] && WRITE=1
 
@@ -69,6 +71,19 @@ cargo run -q -p local-postgres -- --set fsync=on --set synchronous_commit=on -- 
 
 echo "== sizes, cold start, memory"
 BENCH_LAMBDA_DIR=$X86 cargo bench -p clerk-sync-bench --bench functions
+
+# Reconcile, backfill and repair: the release `clerk-sync reconcile --json`, a child process, against
+# the fake Backend API (50 ms per request, 100,000 users, 10,000 organizations, 200,000
+# memberships), on a throwaway cluster with the server's defaults (durable commits, as RDS) and
+# pg_stat_statements loaded, for the time per statement.
+if [[ ${BENCH_RECONCILE:-1} == 1 ]]; then
+    echo "== reconcile: backfill and repair"
+    # Built on its own, as an operator builds it (no feature of the bench's dependencies unified in).
+    cargo build --release -p clerk-sync-cli
+    cargo build --release -p clerk-sync-bench --bin reconcile-bench
+    cargo run -q -p local-postgres -- --set shared_preload_libraries=pg_stat_statements -- \
+        "$ROOT/target/release/reconcile-bench" --binary "$ROOT/target/release/clerk-sync"
+fi
 
 fi # BENCH_REPORT_ONLY
 
@@ -129,6 +144,14 @@ PY
     echo
     cat "$OUT/memory.md"
     echo
+    if [[ -f $OUT/reconcile.md ]]; then
+        echo "### Reconcile (backfill and repair)"
+        echo
+        echo "Reproduce: \`cargo build --release -p clerk-sync-cli\`, \`cargo build --release -p clerk-sync-bench --bin reconcile-bench\`, then \`cargo run -p local-postgres -- --set shared_preload_libraries=pg_stat_statements -- target/release/reconcile-bench --binary target/release/clerk-sync\` (what \`scripts/bench.sh\` runs; \`BENCH_RECONCILE=0\` skips it)."
+        echo
+        cat "$OUT/reconcile.md"
+        echo
+    fi
     echo "### Micro-benchmarks (criterion means; \`--bench micro\`, \`-p clerk-sync --bench vault\`, \`--bench latency\`)"
     echo
     cat "$OUT/micro.md"

@@ -6,6 +6,9 @@
 //!   delaying TCP proxy ([`proxy`]).
 //! - [`functions`]: cold start, binary size and peak RSS of the function
 //!   binaries, driven through a fake Lambda Runtime API ([`runtime_api`]).
+//! - [`reconcile`]: `clerk-sync reconcile` from empty and with no drift
+//!   against the fake Backend API: wall time, requests, API and database
+//!   time, peak RSS (the `reconcile-bench` binary).
 //!
 //! `bench/references/` (a crate of its own) holds the reference binaries the
 //! size and cold-start figures are compared with (bare lambda_http + svix;
@@ -22,6 +25,7 @@ pub mod latency;
 pub mod machine;
 pub mod pgbench;
 pub mod proxy;
+pub mod reconcile;
 pub mod runtime_api;
 pub mod stats;
 
