@@ -86,14 +86,13 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON seller_accounts TO clerk_sync_app;
 -- writes the mirror through the grants above (deletions are updates). Its
 -- own bookkeeping: a run's row, updated every page, old finished runs
 -- deleted (the newest 30 are kept; sync-status reads the last one); the ids
--- a run saw, deleted when it ends; what it changed, only ever added; the
--- lease lock, taken with INSERT … ON CONFLICT DO UPDATE, never deleted.
--- Deleting a run cascades to its ids seen and changes and clears the lock's
--- reference: PostgreSQL runs those actions as the tables' owner, so the
--- changes need no DELETE.
+-- a run saw, deleted when it ends; what it changed, added, and deleted with
+-- its run by the retention; the lease lock, taken with INSERT … ON CONFLICT
+-- DO UPDATE, never deleted. (Deleting a run clears the lock's reference:
+-- PostgreSQL runs that action as the table's owner.)
 GRANT SELECT, INSERT, UPDATE, DELETE ON clerk_reconcile_runs TO clerk_sync_app;
 GRANT SELECT, INSERT, DELETE ON clerk_reconcile_seen TO clerk_sync_app;
-GRANT SELECT, INSERT ON clerk_reconcile_changes TO clerk_sync_app;
+GRANT SELECT, INSERT, DELETE ON clerk_reconcile_changes TO clerk_sync_app;
 GRANT SELECT, INSERT, UPDATE ON clerk_reconcile_lock TO clerk_sync_app;
 
 -- prune: finds old processed and ignored events and deletes them in batches.

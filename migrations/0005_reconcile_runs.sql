@@ -30,18 +30,21 @@ CREATE TABLE clerk_reconcile_runs (
 CREATE INDEX clerk_reconcile_runs_started_at_idx ON clerk_reconcile_runs (started_at DESC);
 
 -- The Clerk ids a run's listings returned, so that absence can be told
--- once a listing is complete, across resumed invocations too.
+-- once a listing is complete, across resumed invocations too. Written a
+-- page at a time on the billed path: no foreign key (its check per row cost
+-- as much as the insert); the run that owns them deletes them.
 CREATE TABLE clerk_reconcile_seen (
-    run_id   bigint NOT NULL REFERENCES clerk_reconcile_runs (id) ON DELETE CASCADE,
+    run_id   bigint NOT NULL,
     kind     text NOT NULL CHECK (kind IN ('user', 'organization', 'membership')),
     clerk_id text NOT NULL,
     PRIMARY KEY (run_id, kind, clerk_id)
 );
 
 -- What each run changed (or, for a dry run, would have): which row, and why.
+-- No foreign key either: deleted with their run by the retention.
 CREATE TABLE clerk_reconcile_changes (
     id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    run_id           bigint NOT NULL REFERENCES clerk_reconcile_runs (id) ON DELETE CASCADE,
+    run_id           bigint NOT NULL,
     kind             text NOT NULL CHECK (kind IN ('user', 'organization', 'membership')),
     clerk_id         text NOT NULL,
     -- created: absent from the mirror; updated: Clerk's copy is newer;

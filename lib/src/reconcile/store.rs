@@ -38,7 +38,8 @@ RETURNING 1";
 const RELEASE: &str = "UPDATE clerk_reconcile_lock SET expires_at = '-infinity' WHERE holder = $1";
 
 /// Other runs still `running` or `suspended` (older ones, or of the other
-/// dry-run mode) are abandoned, and their seen ids freed; old finished runs go.
+/// dry-run mode) are abandoned, and their seen ids freed; old finished runs
+/// go, with their changes (the tables have no foreign key to cascade).
 const TIDY: &str = "
 WITH abandoned AS (
     UPDATE clerk_reconcile_runs
@@ -46,10 +47,14 @@ WITH abandoned AS (
         error = coalesce(error, 'stopped without finishing; a later run started over')
     WHERE state IN ('running', 'suspended') AND id IS DISTINCT FROM $1
     RETURNING id),
-freed AS (DELETE FROM clerk_reconcile_seen WHERE run_id IN (SELECT id FROM abandoned))
-DELETE FROM clerk_reconcile_runs
-WHERE state NOT IN ('running', 'suspended')
-  AND id NOT IN (SELECT id FROM clerk_reconcile_runs ORDER BY id DESC LIMIT $2)";
+freed AS (DELETE FROM clerk_reconcile_seen WHERE run_id IN (SELECT id FROM abandoned)),
+old AS (
+    DELETE FROM clerk_reconcile_runs
+    WHERE state NOT IN ('running', 'suspended')
+      AND id NOT IN (SELECT id FROM clerk_reconcile_runs ORDER BY id DESC LIMIT $2)
+    RETURNING id),
+old_seen AS (DELETE FROM clerk_reconcile_seen WHERE run_id IN (SELECT id FROM old))
+DELETE FROM clerk_reconcile_changes WHERE run_id IN (SELECT id FROM old)";
 
 /// A run suspended at its deadline, or left `running` by a process that
 /// died (killed at the Lambda timeout, interrupted): whoever holds the lock

@@ -280,7 +280,6 @@ async fn every_function_runs_under_the_least_privilege_role_which_cannot_change_
         "UPDATE organization_role_permissions SET role_id = role_id",
         "TRUNCATE organization_role_permissions",
         "TRUNCATE clerk_reconcile_runs",
-        "DELETE FROM clerk_reconcile_changes",
         "UPDATE clerk_reconcile_changes SET action = 'deleted'",
         "UPDATE clerk_reconcile_seen SET clerk_id = 'x'",
         "DELETE FROM clerk_reconcile_lock",
@@ -321,7 +320,7 @@ async fn every_function_runs_under_the_least_privilege_role_which_cannot_change_
     assert_eq!(
         privileges,
         [
-            json!({"table_name": "clerk_reconcile_changes", "granted": "INSERT,SELECT"}),
+            json!({"table_name": "clerk_reconcile_changes", "granted": "DELETE,INSERT,SELECT"}),
             json!({"table_name": "clerk_reconcile_lock", "granted": "INSERT,SELECT,UPDATE"}),
             json!({"table_name": "clerk_reconcile_runs", "granted": "DELETE,INSERT,SELECT,UPDATE"}),
             json!({"table_name": "clerk_reconcile_seen", "granted": "DELETE,INSERT,SELECT"}),
