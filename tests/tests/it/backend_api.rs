@@ -488,11 +488,12 @@ async fn the_pace_never_exceeds_the_limit_in_any_window() {
     assert_eq!((listed, fetched), (13, 4));
     let log = fake.log();
     assert_eq!(log.len(), 18);
-    // Arrival times at the server, with 25 ms for loopback jitter: the pacer
-    // spaces starts; the server sees them a hair later, unevenly.
+    // Arrival times at the server, with 100 ms for jitter: the pacer spaces
+    // starts exactly (the schedule test above proves that); the server sees
+    // them later, unevenly, the more so on a machine busy with other tests.
     let arrivals: Vec<Duration> = log.iter().map(|r| r.at - log[0].at).collect();
-    assert_within(&arrivals, 4, Duration::from_millis(975));
+    assert_within(&arrivals, 4, Duration::from_millis(900));
     // 18 requests at 4 per second: the 17th cannot start before 4 s.
     assert!(started.elapsed() >= Duration::from_secs(4), "{:?}", started.elapsed());
-    assert!(started.elapsed() < Duration::from_secs(6), "{:?}", started.elapsed());
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
 }
