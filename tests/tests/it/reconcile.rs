@@ -865,7 +865,7 @@ async fn a_stop_request_suspends_the_run_at_the_next_page_and_lets_the_lock_go()
     let fake = FakeBackendApi::start().await;
     let clerk = Clerk::new();
     clerk.serve(&fake);
-    fake.set_latency(Duration::from_millis(50));
+    fake.set_latency(Duration::from_millis(200));
     let api = api(&fake);
     let options = Options::new(Trigger::Cli);
     let pool = clerk_sync_tests::pool(&stack.db.url, 1);
