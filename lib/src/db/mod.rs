@@ -171,6 +171,30 @@ impl DbError {
         }
     }
 
+    /// True when the connection itself must not be used again: it died
+    /// (see [`Self::is_connection_lost`]), the server reported a connection
+    /// fault (class 08), or it points at a server that can no longer write
+    /// (`25006` read_only_sql_transaction: a writer demoted by a failover, a
+    /// database or session set read-only). Such a connection would fail the
+    /// same way on every later request, so it is discarded
+    /// ([`Database::discard`]), never returned to the pool.
+    pub fn poisons_connection(&self) -> bool {
+        self.is_connection_lost() || self.sql_state().is_some_and(|s| s.code() == "25006" || s.code().starts_with("08"))
+    }
+
+    /// True when one more attempt may succeed: the connection faults of
+    /// [`Self::poisons_connection`] (retried on a fresh connection), and the
+    /// transaction conflicts PostgreSQL resolves by aborting one side
+    /// (`40001` serialization_failure, `40P01` deadlock_detected; the
+    /// connection is sound and may serve the retry). Nothing of
+    /// the failed transaction was committed, and the statements are
+    /// idempotent, so the retry is safe. Timeouts (`55P03`, `57014`) and pool
+    /// exhaustion are not retried: a second wait would overrun the caller's
+    /// deadline.
+    pub fn is_retryable(&self) -> bool {
+        self.poisons_connection() || self.sql_state().is_some_and(|s| matches!(s.code(), "40001" | "40P01"))
+    }
+
     /// True when the server rejected the data itself (class 22, data
     /// exception: e.g. a `\u0000` escape jsonb cannot store; class 54, a
     /// limit exceeded). Retrying the same bytes cannot succeed.
@@ -210,7 +234,8 @@ impl Database {
     pub async fn client(&self) -> Result<deadpool_postgres::Client, DbError> {
         let mut client = self.pool.get().await?;
         if self.run_migrations {
-            self.migrated
+            let migrated = self
+                .migrated
                 .get_or_try_init(|| async {
                     migrate::run(&mut client).await.map(drop).map_err(|e| {
                         tracing::error!(error = %e, "migrations failed");
@@ -222,9 +247,23 @@ impl Database {
                         }
                     })
                 })
-                .await?;
+                .await;
+            if let Err(e) = migrated {
+                if e.poisons_connection() {
+                    Self::discard(client);
+                }
+                return Err(e);
+            }
         }
         Ok(client)
+    }
+
+    /// Takes `client` out of the pool for good and closes its connection,
+    /// freeing its slot for a fresh one. For a connection that
+    /// [`DbError::poisons_connection`]: returned to the pool, a connection to
+    /// a demoted writer would pass the pool's checks and fail every request.
+    pub fn discard(client: deadpool_postgres::Client) {
+        drop(deadpool_postgres::Object::take(client));
     }
 }
 

@@ -4,7 +4,7 @@
 //! method (405) → size (413, before any HMAC) → signature (401) → JSON
 //! shape (400). Then one transaction records and applies the event.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use http::{Method, Request, Response, StatusCode};
 
@@ -17,6 +17,11 @@ use crate::{
     ids::SvixId,
     sync::{self, EventRecord, Outcome},
 };
+
+/// A failed first attempt is retried only if it failed within this long
+/// after the request arrived: the retry may then take a connect (3 s) and a
+/// statement (5 s) and still answer inside the Lambda's 10 s and Svix's 15 s.
+const RETRY_WITHIN: Duration = Duration::from_secs(2);
 
 /// What one webhook function holds for its lifetime: built once in `main`,
 /// borrowed by every request.
@@ -61,7 +66,7 @@ struct Accepted<'a> {
 pub async fn handle<B: AsRef<[u8]>>(state: &WebhookState, request: Request<B>) -> Response<String> {
     let started = Instant::now();
     let svix_id_header = request.headers().get("svix-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let (response, event_type) = match intake(state, &request).await {
+    let (response, event_type) = match intake(state, &request, started).await {
         Ok((outcome, svix_id, event_type)) => {
             let reason = match &outcome {
                 Outcome::Failed(reason) => Some(reason.as_str()),
@@ -89,6 +94,7 @@ pub async fn handle<B: AsRef<[u8]>>(state: &WebhookState, request: Request<B>) -
 async fn intake<B: AsRef<[u8]>>(
     state: &WebhookState,
     request: &Request<B>,
+    started: Instant,
 ) -> Result<(Outcome, SvixId, String), WebhookError> {
     if request.method() != Method::POST {
         return Err(WebhookError::MethodNotAllowed);
@@ -137,15 +143,27 @@ async fn intake<B: AsRef<[u8]>>(
     };
     let deliver = || async {
         let client = state.db.client().await?;
-        sync::deliver(&client, &event, &plan).await
+        let result = sync::deliver(&client, &event, &plan).await;
+        if let Err(e) = &result {
+            // A dead connection, or one to a demoted writer (read-only):
+            // closed now rather than handed to the next request.
+            if e.poisons_connection() {
+                Database::discard(client);
+            }
+        }
+        result
     };
     let outcome = match deliver().await {
-        // The pooled connection had died (server restart, a connection
-        // reaped while the instance was frozen). The broken client went back
-        // to the pool, which discards it; the statements are idempotent, so
-        // one retry on a fresh connection is safe.
-        Err(e) if e.is_connection_lost() => {
-            tracing::warn!(svix_id = %svix_id, error = %e, "database connection lost; retrying once");
+        // The connection died (server restart or failover, a backend
+        // terminated, a connection reaped while the instance was frozen),
+        // points at a demoted writer, or the transaction lost a
+        // serialization conflict or deadlock. Nothing was committed and the
+        // statements are idempotent, so one retry (on a fresh connection
+        // when the first was discarded) is safe; only while the first
+        // attempt left room for a second inside the Lambda's and Svix's
+        // deadlines. Otherwise 503, nothing recorded: Svix redelivers.
+        Err(e) if e.is_retryable() && started.elapsed() < RETRY_WITHIN => {
+            tracing::warn!(svix_id = %svix_id, error = %e, "database fault; retrying once");
             deliver().await
         }
         other => other,
