@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clerk_sync::{aws::runtime_api as lambda, config::Env, Family, WebhookConfig, WebhookState};
-use lambda_http::{run, service_fn, Error, Request};
+use lambda_http::{service_fn, Error, Request};
 
 /// Reads the configuration (Secrets Manager values for `*_ARN`, fetched once,
 /// laid over the environment) and builds the state.
@@ -23,9 +23,9 @@ async fn main() -> ExitCode {
     };
     let state = &state;
     lambda::exit(
-        run(service_fn(
-            move |request: Request| async move { Ok::<_, Error>(clerk_sync::handle(state, request).await) },
-        ))
+        clerk_sync::http::event::run(service_fn(move |request: Request| async move {
+            Ok::<_, Error>(clerk_sync::handle(state, request).await)
+        }))
         .await,
     )
 }

@@ -7,7 +7,7 @@ use clerk_sync::{
     aws::runtime_api as lambda,
     config::Env,
 };
-use lambda_http::{run, service_fn, Error, Request};
+use lambda_http::{service_fn, Error, Request};
 
 /// Reads the configuration (Secrets Manager values for `*_ARN`, fetched once,
 /// laid over the environment) and builds the state.
@@ -26,9 +26,9 @@ async fn main() -> ExitCode {
     };
     let state = &state;
     lambda::exit(
-        run(service_fn(
-            move |request: Request| async move { Ok::<_, Error>(sync_status::handle(state, request).await) },
-        ))
+        clerk_sync::http::event::run(service_fn(move |request: Request| async move {
+            Ok::<_, Error>(sync_status::handle(state, request).await)
+        }))
         .await,
     )
 }

@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod error;
+pub mod event;
 pub mod response;
 
 pub use error::HttpError;
