@@ -79,7 +79,7 @@ pub fn database_url(given: Option<&str>) -> Result<String, DatabaseError> {
     if let Some(url) = given.filter(|u| !u.trim().is_empty()) {
         return Ok(url.to_string());
     }
-    if DatabaseSecretOnly.get("DATABASE_URL_SECRET_ARN").is_none() {
+    if DATABASE_SECRET.get("DATABASE_URL_SECRET_ARN").is_none() {
         let dir = devdir::dev_dir(Env.get("CLERK_SYNC_DEV_DIR").map(PathBuf::from).as_deref());
         return match devdir::running_database(&dir) {
             Some((url, file)) => {
@@ -93,22 +93,13 @@ pub fn database_url(given: Option<&str>) -> Result<String, DatabaseError> {
         };
     }
     let runtime = crate::runtime::current_thread().map_err(DatabaseError::Runtime)?;
-    let resolved = runtime.block_on(clerk_sync::aws::secrets::load(DatabaseSecretOnly))?;
+    let resolved = runtime.block_on(clerk_sync::aws::secrets::load(DATABASE_SECRET))?;
     resolved.get("DATABASE_URL").ok_or(DatabaseError::MissingDatabaseUrl)
 }
 
 /// The environment without the other `*_ARN` variables: the commands that
 /// take a database fetch that secret only.
-struct DatabaseSecretOnly;
-
-impl Source for DatabaseSecretOnly {
-    fn get(&self, var: &str) -> Option<String> {
-        match var {
-            "CLERK_WEBHOOK_SECRET_ARN" | "ENCRYPTION_KEY_ARN" | "CLERK_SECRET_KEY_ARN" => None,
-            _ => Env.get(var),
-        }
-    }
-}
+const DATABASE_SECRET: clerk_sync::aws::secrets::OnlyArn = clerk_sync::aws::secrets::OnlyArn("DATABASE_URL_SECRET_ARN");
 
 /// `user@host:port/db` for a connection string: never the password.
 pub fn describe_url(url: &str) -> String {

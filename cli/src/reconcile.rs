@@ -15,7 +15,6 @@ use clap::Args;
 use clerk_sync::{
     aws::secrets,
     backend_api::{ApiError, BackendApi, BackendApiConfig},
-    config::{Env, Source},
     db::DbError,
     reconcile::{
         history::{self, ChangeRow, RunSummary},
@@ -141,24 +140,10 @@ impl Failure for ReconcileFailure {
     }
 }
 
-/// The environment without the `*_ARN` variables other commands fetch: the
-/// database comes through [`Database`], the Clerk key through
-/// `CLERK_SECRET_KEY_ARN` here.
-struct ClerkKeyOnly;
-
-impl Source for ClerkKeyOnly {
-    fn get(&self, var: &str) -> Option<String> {
-        match var {
-            "CLERK_WEBHOOK_SECRET_ARN" | "ENCRYPTION_KEY_ARN" | "DATABASE_URL_SECRET_ARN" => None,
-            _ => Env.get(var),
-        }
-    }
-}
-
 /// The Backend API client, from the environment (`CLERK_SECRET_KEY_ARN`
 /// fetched as the functions fetch it).
 async fn backend_api() -> Result<BackendApi, ReconcileFailure> {
-    let settings = secrets::load(ClerkKeyOnly).await?;
+    let settings = secrets::load(secrets::OnlyArn("CLERK_SECRET_KEY_ARN")).await?;
     let config = BackendApiConfig::from_source(&settings)?;
     BackendApi::new(config).map_err(ReconcileFailure::Client)
 }

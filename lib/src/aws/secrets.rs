@@ -53,6 +53,20 @@ const SECRETS: [Secret; 4] = [
     Secret { arn_var: "DATABASE_URL_SECRET_ARN", replaces: &["DATABASE_URL"] },
 ];
 
+/// The environment with the `*_ARN` variable of one secret only: a command
+/// that needs that secret (the CLI's database URL, its Clerk key) fetches
+/// it and no other.
+pub struct OnlyArn(pub &'static str);
+
+impl Source for OnlyArn {
+    fn get(&self, var: &str) -> Option<String> {
+        if var != self.0 && SECRETS.iter().any(|secret| secret.arn_var == var) {
+            return None;
+        }
+        crate::config::Env.get(var)
+    }
+}
+
 /// The base source with the fetched secrets laid over it.
 pub struct Resolved<S> {
     base: S,
