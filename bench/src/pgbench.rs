@@ -110,8 +110,8 @@ fn follow_up(name: &str) -> Vec<&'static str> {
             vec!["'role_' || ((SELECT k FROM p) / 100)", "ARRAY['perm_' || ((SELECT k FROM p) / 10)]"]
         }
         // The statements that end memberships take only the object ids.
-        _ if name.starts_with("user_") => vec!["ARRAY['user_' || (SELECT k FROM p)]"],
-        _ => vec!["ARRAY['org_' || ((SELECT k FROM p) / 3)]"],
+        _ if name.starts_with("user_") => vec!["'user_' || (SELECT k FROM p)"],
+        _ => vec!["'org_' || ((SELECT k FROM p) / 3)"],
     }
 }
 

@@ -22,11 +22,10 @@ pub(super) async fn delete_and_end_memberships(
     const DELETE_TYPES: [Type; 2] = [Type::TEXT, Type::INT8];
     let delete_types = with_event_types(&DELETE_TYPES);
     let (delete, end) =
-        tokio::try_join!(prepare(client, delete_sql, &delete_types), prepare(client, end_sql, &[Type::TEXT_ARRAY]))?;
+        tokio::try_join!(prepare(client, delete_sql, &delete_types), prepare(client, end_sql, &[Type::TEXT]))?;
     let mut params = event.to_vec();
     params.extend_from_slice(&[&clerk_id, &deleted_ms]);
-    let ended = [clerk_id];
-    let end_params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&ended.as_slice()];
+    let end_params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&clerk_id];
     transaction(client, async {
         let (row, _) = tokio::try_join!(client.query_one(&delete, &params), client.execute(&end, &end_params))?;
         Ok(row)

@@ -141,10 +141,20 @@ pub(super) const DELIVERING: Statements =
 pub(super) const REPLAYING: Statements =
     statements!("sql/event_replayable.sql", "sql/event_update.sql", "sql/event_update.sql");
 
-/// Run after a delete, in its transaction: end the memberships hanging from
-/// it. `$1` is an array of Clerk ids (one for a webhook, a batch for reconcile).
-pub const USER_END_MEMBERSHIPS: &str = include_str!("sql/user_end_memberships.sql");
-pub const ORGANIZATION_END_MEMBERSHIPS: &str = include_str!("sql/organization_end_memberships.sql");
+/// Run after a delete, in its transaction: end the memberships hanging
+/// from it. A webhook's one id (`$1` text: planned as one row, so the plan
+/// cached per connection stays generic and cheap) …
+pub const USER_END_MEMBERSHIPS: &str =
+    concat!("WITH ended AS (SELECT $1::text AS clerk_id)\n", include_str!("sql/user_end_memberships.sql"));
+pub const ORGANIZATION_END_MEMBERSHIPS: &str =
+    concat!("WITH ended AS (SELECT $1::text AS clerk_id)\n", include_str!("sql/organization_end_memberships.sql"));
+/// … or a reconcile batch of them (`$1` text[]).
+pub const USERS_END_MEMBERSHIPS: &str =
+    concat!("WITH ended AS (SELECT unnest($1::text[]) AS clerk_id)\n", include_str!("sql/user_end_memberships.sql"));
+pub const ORGANIZATIONS_END_MEMBERSHIPS: &str = concat!(
+    "WITH ended AS (SELECT unnest($1::text[]) AS clerk_id)\n",
+    include_str!("sql/organization_end_memberships.sql")
+);
 
 /// Run after a role upsert, in its transaction: when the role applied, its
 /// permission set becomes the one its event lists. `$1` the role's Clerk id,
@@ -246,8 +256,8 @@ pub const MEMBERSHIPS_ABSENT: &str = absent!("clerk_membership_id", "sql/members
 /// through the webhooks' delete rules (users scrubbed,
 /// organizations kept as deleted) and, for memberships, the membership
 /// rule as removals; yields the rows deleted. The memberships of deleted
-/// users and organizations are ended after, by [`USER_END_MEMBERSHIPS`] and
-/// [`ORGANIZATION_END_MEMBERSHIPS`].
+/// users and organizations are ended after, by [`USERS_END_MEMBERSHIPS`] and
+/// [`ORGANIZATIONS_END_MEMBERSHIPS`].
 pub const USERS_DELETE_ABSENT: &str = concat!(
     "WITH deleted_users AS (",
     include_str!("sql/users_absent.sql"),
