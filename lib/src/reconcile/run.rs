@@ -404,6 +404,7 @@ async fn remove_absent(cx: &mut Context<'_>, run: &mut Run, kind: Kind, began_ms
         tracing::warn!(run = run.id, kind = kind.plural(), absent, live, "most rows are absent from Clerk's listing");
     }
     let statements = rule.prepare(client).await?;
+    let run_id = run.id;
     for ids in candidates.chunks(ABSENCE_BATCH) {
         let removed = if run.dry_run {
             let changed =
@@ -415,7 +416,7 @@ async fn remove_absent(cx: &mut Context<'_>, run: &mut Run, kind: Kind, began_ms
             let first = tokio::try_join!(
                 async { client.batch_execute("BEGIN").await.map_err(ReconcileError::from) },
                 run.renew(client, prepared),
-                async { statements.apply(client, began_ms, ids).await.map_err(ReconcileError::from) },
+                async { statements.apply(client, run_id, began_ms, ids).await.map_err(ReconcileError::from) },
             );
             match first {
                 Ok((_, _, removed)) => removed,

@@ -77,9 +77,8 @@ pub const DOMAINS: AbsenceRule = AbsenceRule {
     live: "SELECT count(*) FROM organization_domains WHERE deleted_at IS NULL",
 };
 
-/// `$1` when the listing began (ms), `$2` ids, and for the candidates `$3` the run.
-const CANDIDATE_TYPES: [Type; 3] = [Type::INT8, Type::TEXT_ARRAY, Type::INT8];
-const APPLY_TYPES: [Type; 2] = [Type::INT8, Type::TEXT_ARRAY];
+/// `$1` when the listing began (ms), `$2` ids, `$3` the run.
+const PARAMETER_TYPES: [Type; 3] = [Type::INT8, Type::TEXT_ARRAY, Type::INT8];
 
 /// The statements of one absence batch, prepared beforehand so that a
 /// flight never waits on a prepare.
@@ -92,7 +91,7 @@ impl AbsenceRule {
     /// The Clerk ids of the live rows the run (`run`) has not seen, older
     /// than `began_ms`, when the listing began.
     pub async fn candidates(&self, client: &Client, run: i64, began_ms: i64) -> Result<Vec<String>, Error> {
-        let stmt = prepare(client, self.candidates, &CANDIDATE_TYPES).await?;
+        let stmt = prepare(client, self.candidates, &PARAMETER_TYPES).await?;
         let rows = client.query(&stmt, &[&began_ms, &None::<Vec<String>>, &run]).await?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
@@ -104,7 +103,7 @@ impl AbsenceRule {
     }
 
     pub async fn prepare(&self, client: &Client) -> Result<PreparedAbsence, Error> {
-        let apply = prepare(client, self.apply, &APPLY_TYPES).await?;
+        let apply = prepare(client, self.apply, &PARAMETER_TYPES).await?;
         let end_memberships = match self.end_memberships {
             Some(sql) => Some(prepare(client, sql, &[Type::TEXT_ARRAY]).await?),
             None => None,
@@ -116,8 +115,8 @@ impl AbsenceRule {
 impl PreparedAbsence {
     /// Deletes (or removes) the candidates still absent: the rows changed.
     /// The caller's transaction must then [`Self::end_memberships`].
-    pub async fn apply(&self, client: &Client, began_ms: i64, ids: &[String]) -> Result<Applied, Error> {
-        let rows = client.query(&self.apply, &[&began_ms, &ids]).await?;
+    pub async fn apply(&self, client: &Client, run: i64, began_ms: i64, ids: &[String]) -> Result<Applied, Error> {
+        let rows = client.query(&self.apply, &[&began_ms, &ids, &run]).await?;
         Ok(applied(&rows))
     }
 

@@ -10,7 +10,7 @@ use clerk_sync::{
     reconcile::{reconcile, Counts, Kind, Options, Outcome, Quiet, ReconcileError, Report, Trigger},
 };
 use clerk_sync_tests::{
-    clerk::{simple_user, T0},
+    clerk::{joined, simple_user, T0},
     fake_backend_api::{
         domain, invitation, membership, organization, permission, role, user, FakeBackendApi, FAKE_KEY,
     },
@@ -615,6 +615,54 @@ async fn edits_deletions_removals_re_adds_and_role_changes_converge() {
     // And a third run finds nothing left to do.
     let third = run(&stack, &api).await;
     assert!(third.complete && third.no_drift(), "{third:?}");
+}
+
+/// Clerk's Dashboard sends late updates of a removed membership. With the
+/// removal itself lost, such an update (newer than the re-add) made the row
+/// show the removed id; the listing holds the re-added one, which must show.
+#[tokio::test]
+async fn a_re_add_listed_shows_though_a_late_update_of_the_lost_removal_is_newer() {
+    let stack = TestStack::spawn().await;
+    let fake = FakeBackendApi::start().await;
+    let mut clerk = Clerk::new();
+    clerk.serve(&fake);
+    let api = api(&fake);
+    run(&stack, &api).await;
+
+    // User 8 removed from org 0 (that webhook lost), re-added with a new
+    // membership id (that webhook lost too), then a late update of the
+    // removed id arrives.
+    let re_added = 10_000;
+    let at = |m: &Value| m["public_user_data"]["user_id"] == "user_008" && m["organization"]["id"] == "org_00";
+    clerk.memberships.retain(|m| !at(m));
+    let org0 = clerk.organizations[0].clone();
+    clerk.memberships.push(membership("orgmem_008_0_again", &org0, "user_008", "org:member", T0 + re_added));
+    clerk.serve(&fake);
+    let late =
+        joined("organizationMembership.updated", "orgmem_008_0", "user_008", "org_00", "org:admin", re_added + 5_000);
+    stack.expect("msg_late_update", &late, "processed").await;
+
+    let report = run(&stack, &api).await;
+    assert!(report.complete);
+    let row = stack
+        .db
+        .rows(
+            "SELECT m.clerk_membership_id, m.role, m.deleted_at IS NULL AS active FROM user_organizations m
+             JOIN users u ON u.id = m.user_id JOIN organization o ON o.id = m.organization_id
+             WHERE u.clerk_user_id = 'user_008' AND o.clerk_org_id = 'org_00'",
+        )
+        .await;
+    assert_eq!(row, vec![json!({"clerk_membership_id": "orgmem_008_0_again", "role": "org:member", "active": true})]);
+    let history = stack
+        .db
+        .rows(
+            "SELECT membership_history ? 'orgmem_008_0' AND membership_history -> 'orgmem_008_0' ? 'removed' AS removed
+             FROM user_organizations WHERE clerk_membership_id = 'orgmem_008_0_again'",
+        )
+        .await;
+    assert_eq!(history, vec![json!({"removed": true})], "the absent id is recorded as removed");
+    let again = run(&stack, &api).await;
+    assert_eq!(again.memberships.deleted, 0, "{again:?}");
 }
 
 #[tokio::test]
