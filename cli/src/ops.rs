@@ -9,7 +9,7 @@ use clap::Args;
 use clerk_sync::{
     config::Env,
     db::tls::TlsSettings,
-    db::{build_pool, DbError, DbSettings},
+    db::{build_pool, DbError, DbSettings, Pooler},
     reconcile::{
         history::{self, RunSummary},
         Kind, Report,
@@ -286,17 +286,18 @@ pub fn prune(args: PruneArgs) -> Result<(), OpsError> {
 
 /// One pooled connection to `url`, with TLS as the URL's `sslmode` (or
 /// `PGSSLMODE`) says and `PGSSLROOTCERT`, exactly as the functions connect.
-pub async fn connect(url: &str) -> Result<deadpool_postgres::Object, OpsError> {
+pub async fn connect(url: &str) -> Result<clerk_sync::db::Client, OpsError> {
     let mut settings = DbSettings::for_url(url);
     settings.connect_timeout = std::time::Duration::from_secs(10);
     settings.tls = TlsSettings::from_source(&Env)?;
+    settings.pooler = Pooler::from_source(&Env)?;
     let pool = build_pool(&settings)?;
     pool.get().await.map_err(|e| {
         OpsError::Database(DatabaseError::Connect {
             target: database::describe_url(url),
             // tokio-postgres's error carries the cause; the pool's wrapper adds nothing.
             source: match e {
-                deadpool_postgres::PoolError::Backend(e) => e.into(),
+                clerk_sync::db::PoolError::Backend(e) => e.into(),
                 e => e.into(),
             },
         })
@@ -399,7 +400,11 @@ pub async fn prune_events(url: &str, options: &PruneOptions) -> Result<PruneRepo
     let client = connect(url).await?;
     // Counting a large table may outlast the functions' statement timeout;
     // each delete batch stays short whatever this says.
-    client.batch_execute("SET statement_timeout = 0").await.map_err(|e| prune_error(e.into()))?;
+    // (Through a transaction pooler no statement timeout is set outside a
+    // transaction, and a session SET would outlive this command.)
+    if client.pooler() == Pooler::None {
+        client.batch_execute("SET statement_timeout = 0").await.map_err(|e| prune_error(e.into()))?;
+    }
     let bar = progress(0, "pruning");
     let report = prune::prune_with(&client, options, |deleted, found| {
         bar.set_length(found.max(deleted));

@@ -19,6 +19,10 @@
 //! listens on 127.0.0.1 only and trusts every local connection: a
 //! development and test server, never a production one.
 
+pub mod pgbouncer;
+
+pub use pgbouncer::{PgBouncer, PgBouncerBuilder, PgBouncerError};
+
 use std::{
     ffi::OsStr,
     fs, io,

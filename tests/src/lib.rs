@@ -11,6 +11,7 @@
 pub mod clerk;
 pub mod fake_backend_api;
 pub mod moto;
+pub mod pgbouncer;
 mod postgres;
 pub mod runtime_api;
 pub mod session;
@@ -160,9 +161,27 @@ pub fn webhook_state(family: Family, url: &str, extra: Vec<(&'static str, String
     WebhookState::new(family, config).expect("state builds")
 }
 
+/// The settings of a function behind a transaction pooler.
+pub fn through_pooler() -> Vec<(&'static str, String)> {
+    vec![("DB_POOLER", "transaction".to_string())]
+}
+
+/// One connection from a pool of its own, for library calls that take
+/// the functions' pooled client.
+pub async fn pooled(url: &str) -> clerk_sync::db::Client {
+    pool(url, 1).get().await.expect("a pooled connection")
+}
+
 /// A pool over a test database (tools and concurrency tests).
-pub fn pool(url: &str, size: usize) -> deadpool_postgres::Pool {
+pub fn pool(url: &str, size: usize) -> clerk_sync::db::Pool {
     let mut settings = DbSettings::for_url(url);
+    settings.max_connections = size;
+    build_pool(&settings).expect("pool builds")
+}
+
+/// A pool through a transaction pooler (`DB_POOLER=transaction`).
+pub fn pooler_pool(url: &str, size: usize) -> clerk_sync::db::Pool {
+    let mut settings = DbSettings::for_url(url).through_pooler();
     settings.max_connections = size;
     build_pool(&settings).expect("pool builds")
 }
@@ -284,6 +303,8 @@ pub struct TestStack {
     pub roles: WebhookState,
     /// The local stack's catch-all route (every family).
     pub catch_all: WebhookState,
+    /// The PgBouncer the functions go through, if they do.
+    pub pgbouncer: Option<local_postgres::pgbouncer::PgBouncer>,
 }
 
 impl TestStack {
@@ -292,14 +313,34 @@ impl TestStack {
     }
 
     pub fn over(db: TestDb) -> Self {
+        let url = db.url.clone();
+        Self::reaching(db, &url, None, Vec::new)
+    }
+
+    /// The functions through a PgBouncer in transaction mode with
+    /// `pool_size` server connections, set up for it (`DB_POOLER=transaction`).
+    pub async fn spawn_through_pgbouncer(pool_size: u16) -> Self {
+        let db = TestDb::spawn().await;
+        let bouncer = pgbouncer::start(pool_size);
+        let url = bouncer.url(&db.name);
+        Self::reaching(db, &url, Some(bouncer), through_pooler)
+    }
+
+    fn reaching(
+        db: TestDb,
+        url: &str,
+        pgbouncer: Option<local_postgres::pgbouncer::PgBouncer>,
+        extra: impl Fn() -> Vec<(&'static str, String)>,
+    ) -> Self {
         Self {
-            users: webhook_state(Family::Users, &db.url, vec![]),
-            organizations: webhook_state(Family::Organizations, &db.url, vec![]),
-            memberships: webhook_state(Family::Memberships, &db.url, vec![]),
-            invitations: webhook_state(Family::Invitations, &db.url, vec![]),
-            domains: webhook_state(Family::Domains, &db.url, vec![]),
-            roles: webhook_state(Family::Roles, &db.url, vec![]),
-            catch_all: webhook_state(Family::All, &db.url, vec![]),
+            users: webhook_state(Family::Users, url, extra()),
+            organizations: webhook_state(Family::Organizations, url, extra()),
+            memberships: webhook_state(Family::Memberships, url, extra()),
+            invitations: webhook_state(Family::Invitations, url, extra()),
+            domains: webhook_state(Family::Domains, url, extra()),
+            roles: webhook_state(Family::Roles, url, extra()),
+            catch_all: webhook_state(Family::All, url, extra()),
+            pgbouncer,
             db,
         }
     }

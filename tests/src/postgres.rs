@@ -118,6 +118,11 @@ impl OwnCluster {
         format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
     }
 
+    /// The server's port, on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     fn with(&self, what: &str, action: impl FnOnce(&mut Cluster) -> Result<(), local_postgres::Error>) {
         let mut cluster = self.cluster.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         action(&mut cluster).unwrap_or_else(|e| panic!("{what}: {e}"));

@@ -37,6 +37,19 @@ impl ApiError {
     pub fn unavailable(source: impl std::error::Error + Send + Sync + 'static) -> Self {
         ApiError::Unavailable(Box::new(source))
     }
+
+    /// The database fault behind this answer, if it is one (for
+    /// [`crate::db::Retry`]).
+    pub fn database_fault(&self) -> Option<&crate::db::DbError> {
+        match self {
+            ApiError::Access(AccessError::Unavailable(e)) => Some(e),
+            ApiError::Unavailable(source) => match source.downcast_ref::<crate::seller_accounts::StoreError>() {
+                Some(crate::seller_accounts::StoreError::Db(e)) => Some(e),
+                _ => source.downcast_ref(),
+            },
+            _ => None,
+        }
+    }
 }
 
 impl From<crate::db::DbError> for ApiError {

@@ -14,11 +14,14 @@
 //! Mounted at `/seller-accounts` behind the HttpApi and at `/` behind a
 //! Function URL, it answers the same.
 
+use std::time::Instant;
+
 use http::{Method, Request, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{route_segments, ApiError, ApiState};
+use crate::db::Retry;
 use crate::{
     config::{self, ConfigError, Source},
     http::{error::HttpError, response::json},
@@ -104,31 +107,56 @@ async fn answer<B: AsRef<[u8]>>(
     } else {
         Requirement::PermissionOrAdmin(&state.manage_permission)
     };
-    let client = state.api.db.client().await?;
+    // A database fault discards the connection it poisoned and is retried
+    // once ([`Retry`]): every request here is safe to run twice, as
+    // nothing of a failed attempt was committed.
+    let mut retry = Retry::new(Instant::now());
+    loop {
+        let client = match state.api.db.client().await {
+            Ok(client) => client,
+            Err(e) if retry.again(None, &e) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let result = respond(state, &client, request, &method, id, requirement).await;
+        match &result {
+            Err(e) if e.database_fault().is_some_and(|fault| retry.again(Some(client), fault)) => continue,
+            _ => return result,
+        }
+    }
+}
+
+async fn respond<B: AsRef<[u8]>>(
+    state: &SellerAccountsState,
+    client: &crate::db::Client,
+    request: &Request<B>,
+    method: &Method,
+    id: Option<&str>,
+    requirement: Requirement<'_>,
+) -> Result<Response<String>, ApiError> {
     let backend = state.api.backend.as_deref();
-    let context = require_auth_context(&state.api.sessions, backend, &client, request.headers(), requirement).await?;
+    let context = require_auth_context(&state.api.sessions, backend, client, request.headers(), requirement).await?;
     // An id that is not a UUID names no account, here or anywhere: 404.
     let id = id.map(Uuid::parse_str).transpose().map_err(|_| ApiError::NotFound)?;
     let org = context.organization.id;
-    match (method, id) {
+    match (method.clone(), id) {
         (Method::GET, None) => {
-            let accounts = seller_accounts::list(&client, org).await?;
+            let accounts = seller_accounts::list(client, org).await?;
             Ok(json(StatusCode::OK, &List { seller_accounts: &accounts }))
         }
-        (Method::GET, Some(id)) => Ok(json(StatusCode::OK, &seller_accounts::get(&client, org, id).await?)),
+        (Method::GET, Some(id)) => Ok(json(StatusCode::OK, &seller_accounts::get(client, org, id).await?)),
         (Method::DELETE, Some(id)) => {
-            seller_accounts::delete(&client, org, id).await?;
+            seller_accounts::delete(client, org, id).await?;
             let mut response = Response::new(String::new());
             *response.status_mut() = StatusCode::NO_CONTENT;
             Ok(response)
         }
-        (_, _) => connect(state, &client, &context, request.body().as_ref()).await,
+        (_, _) => connect(state, client, &context, request.body().as_ref()).await,
     }
 }
 
 async fn connect(
     state: &SellerAccountsState,
-    client: &deadpool_postgres::Client,
+    client: &crate::db::Client,
     context: &AuthContext,
     body: &[u8],
 ) -> Result<Response<String>, ApiError> {

@@ -213,14 +213,31 @@ static ORG_SQL: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// Everything the page shows, for this caller only.
+/// A database fault discards the connection it poisoned and the reads are
+/// retried once ([`crate::db::Retry`]).
 pub async fn load(state: &ApiState, session: &Session, page: i64, per_page: i64) -> Result<SyncStatus, DbError> {
-    let client = state.db.client().await?;
+    let mut retry = crate::db::Retry::new(std::time::Instant::now());
+    loop {
+        let client = match state.db.client().await {
+            Ok(client) => client,
+            Err(e) if retry.again(None, &e) => continue,
+            Err(e) => return Err(e),
+        };
+        let result = read(&client, session, page, per_page).await;
+        match &result {
+            Err(e) if retry.again(Some(client), e) => continue,
+            _ => return result,
+        }
+    }
+}
+
+async fn read(client: &crate::db::Client, session: &Session, page: i64, per_page: i64) -> Result<SyncStatus, DbError> {
     let user_sql = "SELECT id, email, first_name, last_name, image_url, updated_at, deleted_at,
                 clerk_updated_ms IS NULL AS placeholder
          FROM users WHERE clerk_user_id = $1";
     let (user_stmt, org_stmt) = tokio::try_join!(
-        client.prepare_typed_cached(user_sql, &[Type::TEXT]),
-        client.prepare_typed_cached(&ORG_SQL, &[Type::TEXT, Type::TEXT]),
+        crate::db::statements::prepare(client, user_sql, &[Type::TEXT]),
+        crate::db::statements::prepare(client, &ORG_SQL, &[Type::TEXT, Type::TEXT]),
     )?;
     let org_id = session.organization.as_ref().map(|o| o.id.as_str());
     let user_id = session.user_id.as_str();
@@ -282,7 +299,8 @@ pub async fn load(state: &ApiState, session: &Session, page: i64, per_page: i64)
                FROM clerk_webhook_events WHERE clerk_object_id = ANY($1)
                ORDER BY svix_id, status = 'ignored', received_at) AS e
          ORDER BY received_at DESC, id DESC LIMIT $2 OFFSET $3";
-    let events_stmt = client.prepare_typed_cached(events_sql, &[Type::TEXT_ARRAY, Type::INT8, Type::INT8]).await?;
+    let events_stmt =
+        crate::db::statements::prepare(client, events_sql, &[Type::TEXT_ARRAY, Type::INT8, Type::INT8]).await?;
     let user_uuid = user.as_ref().filter(|_| user_active).map(|u| u.id);
     let (rows, last_reconcile) = tokio::join!(
         async {
@@ -295,13 +313,13 @@ pub async fn load(state: &ApiState, session: &Session, page: i64, per_page: i64)
                 },
                 async {
                     match user_uuid {
-                        Some(id) => user_organizations(&client, id).await,
+                        Some(id) => user_organizations(client, id).await,
                         None => Ok(Vec::new()),
                     }
                 },
             )
         },
-        last_reconcile(&client),
+        last_reconcile(client),
     );
     let (event_rows, organizations) = rows?;
     let has_more = event_rows.len() as i64 > per_page;
@@ -353,7 +371,7 @@ pub async fn load(state: &ApiState, session: &Session, page: i64, per_page: i64)
 /// The last reconcile, or `None`. The page does not depend on it: a
 /// database whose role may not read the run history (or without it yet)
 /// still shows the rest, and the reason is logged.
-async fn last_reconcile(client: &deadpool_postgres::Client) -> Option<LastReconcile> {
+async fn last_reconcile(client: &crate::db::Client) -> Option<LastReconcile> {
     match history::latest_applied(client).await {
         Ok(run) => run.map(LastReconcile::from_run),
         Err(e) => {

@@ -4,12 +4,15 @@
 //!   transaction.
 //! - An applied file that changed or went missing stops the run: the schema
 //!   would no longer match the code.
-//! - The whole run holds a PostgreSQL advisory lock, so concurrent cold
-//!   starts and a deploy never race; the losers wait, then find nothing to do.
+//! - Each migration's transaction takes a transaction-level advisory lock
+//!   and reads the history again under it, so concurrent cold starts and a
+//!   deploy never race; the losers wait, then find nothing to do. Nothing
+//!   outlives a transaction (no session lock, no session `SET`), so a run
+//!   through a transaction pooler is safe too.
 //! - Up to date is the common case and costs one query, without the lock.
 
 use sha2::{Digest, Sha256};
-use tokio_postgres::{error::SqlState, Client, SimpleQueryMessage};
+use tokio_postgres::{error::SqlState, types::Type, Client, GenericClient, SimpleQueryMessage};
 
 /// One embedded migration file.
 #[derive(Debug, Clone, Copy)]
@@ -66,55 +69,49 @@ pub async fn run_set(client: &mut Client, migrations: &'static [Migration]) -> R
         Err(e) if e.code() == Some(&SqlState::UNDEFINED_TABLE) => {}
         Err(e) => return Err(e.into()),
     }
-
-    // Waiting for another run's lock, and a long migration, are expected
-    // here: lift the per-connection bounds the functions set, for this run only.
-    client.batch_execute("SET lock_timeout = 0; SET statement_timeout = 0").await?;
-    let result = match client.execute("SELECT pg_advisory_lock($1)", &[&LOCK_KEY]).await {
-        Ok(_) => {
-            let applied = apply_pending(client, migrations).await;
-            // Released on every path; were the connection lost, the server
-            // would release it with the session.
-            let unlock = client.execute("SELECT pg_advisory_unlock($1)", &[&LOCK_KEY]).await;
-            applied.and_then(|report| unlock.map(|_| report).map_err(MigrateError::from))
-        }
-        Err(e) => Err(e.into()),
-    };
-    let reset = client.batch_execute("RESET lock_timeout; RESET statement_timeout").await;
-    let report = result?;
-    reset?;
-    Ok(report)
-}
-
-async fn apply_pending(client: &mut Client, migrations: &'static [Migration]) -> Result<MigrationReport, MigrateError> {
-    client
-        .batch_execute(&format!(
-            "CREATE TABLE IF NOT EXISTS {HISTORY_TABLE} (
-                version    bigint PRIMARY KEY,
-                name       text NOT NULL,
-                checksum   text NOT NULL,
-                applied_at timestamptz NOT NULL DEFAULT now()
-            )"
-        ))
-        .await?;
-    // Read again under the lock: another process may have just migrated.
-    let history = applied_history(client).await?;
     let mut applied = Vec::new();
-    for migration in pending(&history, migrations)? {
-        let tx = client.transaction().await?;
-        tx.batch_execute(migration.sql)
-            .await
-            .map_err(|source| MigrateError::Failed { name: migration.name, source })?;
-        tx.execute(
-            &format!("INSERT INTO {HISTORY_TABLE} (version, name, checksum) VALUES ($1, $2, $3)"),
-            &[&migration.version, &migration.name, &migration.checksum()],
-        )
-        .await?;
-        tx.commit().await?;
-        tracing::info!(migration = migration.name, "applied migration");
-        applied.push(migration.name);
+    while let Some(name) = apply_next(client, migrations).await? {
+        tracing::info!(migration = name, "applied migration");
+        applied.push(name);
     }
     Ok(MigrationReport { applied })
+}
+
+/// Applies the first pending migration, if any, in one transaction under
+/// the lock: its name.
+async fn apply_next(
+    client: &mut Client,
+    migrations: &'static [Migration],
+) -> Result<Option<&'static str>, MigrateError> {
+    let tx = client.transaction().await?;
+    // Waiting for another run's lock, and a long migration, are expected
+    // here: lift the bounds the functions set, for this transaction only.
+    tx.batch_execute(&format!(
+        "SET LOCAL lock_timeout = 0; SET LOCAL statement_timeout = 0;
+         SELECT pg_advisory_xact_lock({LOCK_KEY});
+         CREATE TABLE IF NOT EXISTS {HISTORY_TABLE} (
+             version    bigint PRIMARY KEY,
+             name       text NOT NULL,
+             checksum   text NOT NULL,
+             applied_at timestamptz NOT NULL DEFAULT now()
+         )"
+    ))
+    .await?;
+    // Read again under the lock: another process may have just migrated.
+    let history = applied_history(&tx).await?;
+    let Some(migration) = pending(&history, migrations)?.into_iter().next() else {
+        tx.commit().await?;
+        return Ok(None);
+    };
+    tx.batch_execute(migration.sql).await.map_err(|source| MigrateError::Failed { name: migration.name, source })?;
+    // Unnamed: nothing of it outlives the transaction.
+    tx.query_typed(
+        &format!("INSERT INTO {HISTORY_TABLE} (version, name, checksum) VALUES ($1, $2, $3)"),
+        &[(&migration.version, Type::INT8), (&migration.name, Type::TEXT), (&migration.checksum(), Type::TEXT)],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Some(migration.name))
 }
 
 struct Applied {
@@ -124,7 +121,7 @@ struct Applied {
 }
 
 /// The history, read with the simple protocol: one round trip, no prepare.
-async fn applied_history(client: &Client) -> Result<Vec<Applied>, tokio_postgres::Error> {
+async fn applied_history(client: &impl GenericClient) -> Result<Vec<Applied>, tokio_postgres::Error> {
     let messages =
         client.simple_query(&format!("SELECT version, name, checksum FROM {HISTORY_TABLE} ORDER BY version")).await?;
     Ok(messages

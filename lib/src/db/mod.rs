@@ -1,20 +1,29 @@
 //! The PostgreSQL pool: built once per cold start, connecting lazily.
 
 pub mod migrate;
+pub mod pool;
 pub mod statements;
 pub mod tls;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use deadpool_postgres::{HookError, Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
+use deadpool_postgres::{Manager, ManagerConfig, RecyclingMethod, Runtime};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::OnceCell;
 use tokio_postgres::error::SqlState;
 
+pub use self::pool::{Client, Pool, PoolError, Pooler};
+use self::pool::{Hook, HookError, PgManager};
 use crate::{
     config::{self, ConfigError, Source},
     db::tls::{ConnectionString, Target, TlsSettings},
 };
+
+/// A failed first attempt is retried only if it failed within this long
+/// after the request arrived: the retry may then take a connect (3 s) and a
+/// statement (5 s) and still answer inside the Lambda's 10 s and Svix's 15 s
+/// (see [`Retry`]).
+pub const RETRY_WITHIN: Duration = Duration::from_secs(2);
 
 /// Well inside Svix's 15 s delivery timeout and a 10 s Lambda timeout.
 const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -44,6 +53,8 @@ pub struct DbSettings {
     /// retries. Set per connection at startup, which costs no round trip.
     pub lock_timeout: Duration,
     pub statement_timeout: Duration,
+    /// `DB_POOLER`: what stands between the functions and the server.
+    pub pooler: Pooler,
 }
 
 impl DbSettings {
@@ -68,6 +79,7 @@ impl DbSettings {
             tls: TlsSettings::from_source(src)?,
             lock_timeout: config::seconds(src, "DB_LOCK_TIMEOUT_SECS", DEFAULT_LOCK_TIMEOUT)?,
             statement_timeout: config::seconds(src, "DB_STATEMENT_TIMEOUT_SECS", DEFAULT_STATEMENT_TIMEOUT)?,
+            pooler: Pooler::from_source(src)?,
         })
     }
 
@@ -82,7 +94,14 @@ impl DbSettings {
             tls: TlsSettings::default(),
             lock_timeout: DEFAULT_LOCK_TIMEOUT,
             statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
+            pooler: Pooler::None,
         }
+    }
+
+    /// The same settings through a transaction pooler.
+    pub fn through_pooler(mut self) -> Self {
+        self.pooler = Pooler::Transaction;
+        self
     }
 
     /// The connection string parsed, with its TLS connector (the CA bundle
@@ -94,25 +113,42 @@ impl DbSettings {
 
 /// Builds the pool, TLS as the URL's `sslmode` says (see [`crate::db::tls`]).
 /// Nothing connects until the first `get`.
+///
+/// The timeouts travel as startup `options` on a session of its own (no
+/// round trip), and as `SET LOCAL` in each transaction's `BEGIN` through a
+/// transaction pooler, which refuses startup options (PgBouncer) or pins
+/// the session for them (RDS Proxy).
 pub fn build_pool(settings: &DbSettings) -> Result<Pool, ConfigError> {
     let Target { config: mut pg, tls, .. } = settings.target()?;
     pg.connect_timeout(settings.connect_timeout);
     if pg.get_application_name().is_none() {
         pg.application_name("clerk-sync");
     }
-    // Server settings for every session, unless the URL's own `options` set them.
-    let mut options = pg.get_options().unwrap_or_default().to_string();
-    for (name, value) in [
+    let timeouts = [
         ("lock_timeout", settings.lock_timeout),
         ("statement_timeout", settings.statement_timeout),
         ("idle_in_transaction_session_timeout", IDLE_IN_TRANSACTION_TIMEOUT),
-    ] {
-        if !options.contains(name) {
-            options.push_str(&format!(" -c {name}={}", value.as_millis().max(1)));
+    ];
+    let mut begin = String::from("BEGIN");
+    match settings.pooler {
+        Pooler::None => {
+            // Unless the URL's own `options` set them.
+            let mut options = pg.get_options().unwrap_or_default().to_string();
+            for (name, value) in timeouts {
+                if !options.contains(name) {
+                    options.push_str(&format!(" -c {name}={}", value.as_millis().max(1)));
+                }
+            }
+            pg.options(options.trim());
+        }
+        Pooler::Transaction => {
+            for (name, value) in timeouts {
+                begin.push_str(&format!("; SET LOCAL {name} = {}", value.as_millis().max(1)));
+            }
         }
     }
-    pg.options(options.trim());
-    let manager = Manager::from_config(pg, tls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+    let inner = Manager::from_config(pg, tls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+    let manager = PgManager::new(inner, settings.pooler, begin);
     let verify_after_idle = settings.verify_after_idle;
     Pool::builder(manager)
         .max_size(settings.max_connections)
@@ -120,7 +156,7 @@ pub fn build_pool(settings: &DbSettings) -> Result<Pool, ConfigError> {
         .wait_timeout(Some(settings.wait_timeout))
         .create_timeout(Some(settings.connect_timeout))
         .recycle_timeout(Some(settings.connect_timeout))
-        .pre_recycle(deadpool_postgres::Hook::async_fn(move |client, metrics| {
+        .pre_recycle(Hook::async_fn(move |client, metrics| {
             Box::pin(async move {
                 if metrics.last_used() < verify_after_idle {
                     return Ok(());
@@ -221,8 +257,12 @@ impl std::fmt::Debug for Database {
 impl Database {
     /// Builds the pool without connecting. Pending migrations (unless
     /// skipped) are applied on the first `client()`, after the first poll
-    /// of the Lambda Runtime API rather than before it.
+    /// of the Lambda Runtime API rather than before it. Never through a
+    /// transaction pooler: a migration holds a session lock
+    /// ([`migrate`]), so `clerk-sync migrate` applies them there, over
+    /// `MIGRATION_DATABASE_URL`.
     pub fn new(settings: &DbSettings, run_migrations: bool) -> Result<Self, ConfigError> {
+        let run_migrations = run_migrations && settings.pooler == Pooler::None;
         Ok(Self { pool: build_pool(settings)?, run_migrations, migrated: OnceCell::new() })
     }
 
@@ -231,7 +271,7 @@ impl Database {
     }
 
     /// A pooled connection, the schema migrated.
-    pub async fn client(&self) -> Result<deadpool_postgres::Client, DbError> {
+    pub async fn client(&self) -> Result<Client, DbError> {
         let mut client = self.pool.get().await?;
         if self.run_migrations {
             let migrated = self
@@ -262,8 +302,60 @@ impl Database {
     /// freeing its slot for a fresh one. For a connection that
     /// [`DbError::poisons_connection`]: returned to the pool, a connection to
     /// a demoted writer would pass the pool's checks and fail every request.
-    pub fn discard(client: deadpool_postgres::Client) {
-        drop(deadpool_postgres::Object::take(client));
+    pub fn discard(client: Client) {
+        drop(deadpool::managed::Object::take(client));
+    }
+}
+
+/// One retry for a request's database work, as every function does it: a
+/// connection the fault [poisons](DbError::poisons_connection) is
+/// discarded, and a [retryable](DbError::is_retryable) fault is tried once
+/// more (on a fresh connection when the first was discarded) while the
+/// request, begun at `started`, is younger than [`RETRY_WITHIN`]. The work
+/// must be safe to run twice: nothing of a failed attempt was committed.
+///
+/// ```ignore
+/// let mut retry = Retry::new(started);
+/// let result = loop {
+///     let client = match db.client().await {
+///         Ok(client) => client,
+///         Err(e) if retry.again(None, &e) => continue,
+///         Err(e) => break Err(e.into()),
+///     };
+///     let result = work(&client).await;
+///     match &result {
+///         Err(e) if fault(e).is_some_and(|e| retry.again(Some(client), e)) => continue,
+///         _ => break result,
+///     }
+/// };
+/// ```
+/// (A loop at the call site rather than a function taking an async
+/// closure: the request's future must stay `Send` for the runtime.)
+#[derive(Debug)]
+pub struct Retry {
+    started: Instant,
+    retried: bool,
+}
+
+impl Retry {
+    pub fn new(started: Instant) -> Self {
+        Self { started, retried: false }
+    }
+
+    /// After a failed attempt: discards `client` if `fault` poisoned it,
+    /// and says whether to try once more.
+    pub fn again(&mut self, client: Option<Client>, fault: &DbError) -> bool {
+        if let Some(client) = client {
+            if fault.poisons_connection() {
+                Database::discard(client);
+            }
+        }
+        if self.retried || !fault.is_retryable() || self.started.elapsed() >= RETRY_WITHIN {
+            return false;
+        }
+        self.retried = true;
+        tracing::warn!(error = %fault, "database fault; retrying once");
+        true
     }
 }
 

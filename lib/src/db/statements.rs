@@ -1,15 +1,138 @@
-//! Statement helpers every store uses: typed, per-connection cached
-//! preparation, and transactions whose `BEGIN`/`COMMIT` travel in the same
-//! flight as their statements.
+//! Statement helpers every store uses: typed statements, prepared once per
+//! connection where the connection is a session of its own, unnamed where
+//! a transaction pooler stands between (see [`Pooler`]); and transactions
+//! whose `BEGIN`/`COMMIT` travel in the same flight as their statements.
 
 use std::future::Future;
 
-use deadpool_postgres::Client;
-use tokio_postgres::{types::Type, Error, Statement};
+use tokio_postgres::{
+    types::{ToSql, Type},
+    Error, Row, Statement,
+};
 
-/// Prepares `sql` with its parameter types, once per connection.
-pub async fn prepare(client: &Client, sql: &str, types: &[Type]) -> Result<Statement, Error> {
-    client.prepare_typed_cached(sql, types).await
+use super::pool::{Client, Connection, Pooler};
+
+/// A statement ready to run on one connection.
+pub enum Prepared {
+    /// Parsed by the server once, cached by the connection.
+    Named(Statement),
+    /// Sent whole with every execution (parse, bind and execute in one
+    /// flight): nothing of it outlives the transaction, as a transaction
+    /// pooler needs.
+    Unnamed { sql: String, types: Vec<Type> },
+}
+
+/// Prepares `sql` with its parameter types: once per connection on a
+/// session of its own; without a round trip through a transaction pooler.
+pub async fn prepare(client: &Client, sql: &str, types: &[Type]) -> Result<Prepared, Error> {
+    match client.pooler() {
+        Pooler::None => client.wrapper().prepare_typed_cached(sql, types).await.map(Prepared::Named),
+        Pooler::Transaction => Ok(Prepared::Unnamed { sql: sql.to_owned(), types: types.to_vec() }),
+    }
+}
+
+/// What [`Connection`]'s query methods run: a [`Prepared`] statement, or
+/// SQL text (without parameters where a transaction pooler stands between:
+/// their types are unknown, so such text must be prepared first).
+pub trait Query: Sync {
+    #[doc(hidden)]
+    fn form(&self) -> Form<'_>;
+}
+
+#[doc(hidden)]
+pub enum Form<'a> {
+    Named(&'a Statement),
+    Text(&'a str, &'a [Type]),
+}
+
+impl Query for Prepared {
+    fn form(&self) -> Form<'_> {
+        match self {
+            Prepared::Named(statement) => Form::Named(statement),
+            Prepared::Unnamed { sql, types } => Form::Text(sql, types),
+        }
+    }
+}
+
+impl Query for Statement {
+    fn form(&self) -> Form<'_> {
+        Form::Named(self)
+    }
+}
+
+/// SQL text with its parameter types, unprepared: for statements run
+/// once in a while, not worth a place in the connection's cache.
+impl Query for (&str, &[Type]) {
+    fn form(&self) -> Form<'_> {
+        Form::Text(self.0, self.1)
+    }
+}
+
+impl Query for str {
+    fn form(&self) -> Form<'_> {
+        Form::Text(self, &[])
+    }
+}
+
+impl Query for String {
+    fn form(&self) -> Form<'_> {
+        Form::Text(self, &[])
+    }
+}
+
+type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+
+impl Connection {
+    /// Rows of `statement`. These methods shadow tokio-postgres's own, so
+    /// every statement of the crate travels as the connection's pooler allows.
+    pub async fn query<Q: Query + ?Sized>(&self, statement: &Q, params: Params<'_>) -> Result<Vec<Row>, Error> {
+        match statement.form() {
+            Form::Named(named) => self.wrapper().query(named, params).await,
+            Form::Text(sql, types) if self.pooler() == Pooler::Transaction => {
+                self.wrapper().query_typed(sql, &typed(sql, params, types)).await
+            }
+            Form::Text(sql, _) => self.wrapper().query(sql, params).await,
+        }
+    }
+
+    /// The one row of `statement`; an error for none or several.
+    pub async fn query_one<Q: Query + ?Sized>(&self, statement: &Q, params: Params<'_>) -> Result<Row, Error> {
+        match statement.form() {
+            Form::Named(named) => self.wrapper().query_one(named, params).await,
+            Form::Text(sql, types) if self.pooler() == Pooler::Transaction => {
+                self.wrapper().query_typed_one(sql, &typed(sql, params, types)).await
+            }
+            Form::Text(sql, _) => self.wrapper().query_one(sql, params).await,
+        }
+    }
+
+    /// The row of `statement`, if any; an error for several.
+    pub async fn query_opt<Q: Query + ?Sized>(&self, statement: &Q, params: Params<'_>) -> Result<Option<Row>, Error> {
+        match statement.form() {
+            Form::Named(named) => self.wrapper().query_opt(named, params).await,
+            Form::Text(sql, types) if self.pooler() == Pooler::Transaction => {
+                self.wrapper().query_typed_opt(sql, &typed(sql, params, types)).await
+            }
+            Form::Text(sql, _) => self.wrapper().query_opt(sql, params).await,
+        }
+    }
+
+    /// Rows affected (through a transaction pooler, for a statement that
+    /// returns rows, the rows returned).
+    pub async fn execute<Q: Query + ?Sized>(&self, statement: &Q, params: Params<'_>) -> Result<u64, Error> {
+        match statement.form() {
+            Form::Named(named) => self.wrapper().execute(named, params).await,
+            Form::Text(sql, _) if self.pooler() == Pooler::None => self.wrapper().execute(sql, params).await,
+            Form::Text(..) => self.query(statement, params).await.map(|rows| rows.len() as u64),
+        }
+    }
+}
+
+/// The parameters with their declared types, as an unnamed statement
+/// sends them. SQL text without types may have no parameters.
+fn typed<'a>(sql: &str, params: Params<'a>, types: &[Type]) -> Vec<(&'a (dyn ToSql + Sync), Type)> {
+    debug_assert_eq!(types.len(), params.len(), "prepare statements with parameters first: {sql}");
+    params.iter().zip(types).map(|(param, ty)| (*param, ty.clone())).collect()
 }
 
 /// Ends a failed transaction. `try_join!` stops at the first error, so the
@@ -19,11 +142,27 @@ pub async fn rollback(client: &Client) {
     let _ = client.batch_execute("ROLLBACK").await;
 }
 
+/// Opens a transaction: `BEGIN`, and through a transaction pooler the
+/// timeouts as `SET LOCAL`, in one message.
+pub async fn begin(client: &Client) -> Result<(), Error> {
+    client.batch_execute(client.begin_sql()).await
+}
+
+/// One statement, its own transaction: as it is on a session of its own;
+/// through a transaction pooler inside `BEGIN` (with the timeouts) and
+/// `COMMIT`, sent in the same flight: still one round trip.
+pub async fn single<T>(client: &Client, work: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+    match client.pooler() {
+        Pooler::None => work.await,
+        Pooler::Transaction => transaction(client, work).await,
+    }
+}
+
 /// `BEGIN`, the statements of `work` and `COMMIT`, sent together: one round
 /// trip. The server runs them in order, so each statement's snapshot is
 /// taken after the previous one's locks are held. Rolled back on failure.
 pub async fn transaction<T>(client: &Client, work: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
-    let result = tokio::try_join!(client.batch_execute("BEGIN"), work, client.batch_execute("COMMIT"));
+    let result = tokio::try_join!(begin(client), work, client.batch_execute("COMMIT"));
     match result {
         Ok((_, value, _)) => Ok(value),
         Err(e) => {
@@ -37,7 +176,7 @@ pub async fn transaction<T>(client: &Client, work: impl Future<Output = Result<T
 /// on: `BEGIN` and the statements of `work` in one flight. Rolled back on
 /// failure; otherwise the transaction stays open for [`commit_with`].
 pub async fn begin_with<T>(client: &Client, work: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
-    match tokio::try_join!(client.batch_execute("BEGIN"), work) {
+    match tokio::try_join!(begin(client), work) {
         Ok((_, value)) => Ok(value),
         Err(e) => {
             rollback(client).await;

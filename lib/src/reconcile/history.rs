@@ -2,9 +2,10 @@
 //! (`clerk-sync status`, `clerk-sync reconcile-changes`) and, reduced to
 //! counts, the sync-status page.
 
-use deadpool_postgres::Client;
+use crate::db::Client;
 use serde::Serialize;
 use serde_json::Value;
+use tokio_postgres::types::Type;
 use tokio_postgres::Row;
 
 use super::counts::Report;
@@ -94,7 +95,7 @@ fn summary(row: &Row) -> RunSummary {
 /// The latest `limit` runs, newest first.
 pub async fn latest_runs(client: &Client, limit: i64) -> Result<Vec<RunSummary>, DbError> {
     let sql = format!("SELECT {RUN_COLUMNS} FROM clerk_reconcile_runs ORDER BY id DESC LIMIT $1");
-    let rows = client.query(&sql, &[&limit.clamp(0, 1000)]).await?;
+    let rows = client.query(&(sql.as_str(), &[Type::INT8][..]), &[&limit.clamp(0, 1000)]).await?;
     Ok(rows.iter().map(summary).collect())
 }
 
@@ -103,21 +104,21 @@ pub async fn latest_runs(client: &Client, limit: i64) -> Result<Vec<RunSummary>,
 /// Prepared once per connection: the sync-status page reads it with every view.
 pub async fn latest_applied(client: &Client) -> Result<Option<RunSummary>, DbError> {
     let sql = format!("SELECT {RUN_COLUMNS} FROM clerk_reconcile_runs WHERE NOT dry_run ORDER BY id DESC LIMIT 1");
-    let statement = client.prepare_cached(&sql).await?;
+    let statement = crate::db::statements::prepare(client, &sql, &[]).await?;
     Ok(client.query_opt(&statement, &[]).await?.as_ref().map(summary))
 }
 
 /// One run by its id.
 pub async fn run(client: &Client, id: i64) -> Result<Option<RunSummary>, DbError> {
     let sql = format!("SELECT {RUN_COLUMNS} FROM clerk_reconcile_runs WHERE id = $1");
-    Ok(client.query_opt(&sql, &[&id]).await?.as_ref().map(summary))
+    Ok(client.query_opt(&(sql.as_str(), &[Type::INT8][..]), &[&id]).await?.as_ref().map(summary))
 }
 
 /// The first `limit` rows run `run_id` changed, in the order it changed them.
 pub async fn changes(client: &Client, run_id: i64, limit: i64) -> Result<Vec<ChangeRow>, DbError> {
     let sql = "SELECT kind, clerk_id, action, clerk_updated_ms, at FROM clerk_reconcile_changes
                WHERE run_id = $1 ORDER BY id LIMIT $2";
-    let rows = client.query(sql, &[&run_id, &limit.max(0)]).await?;
+    let rows = client.query(&(sql, &[Type::INT8, Type::INT8][..]), &[&run_id, &limit.max(0)]).await?;
     Ok(rows
         .iter()
         .map(|row| ChangeRow {
@@ -133,7 +134,7 @@ pub async fn changes(client: &Client, run_id: i64, limit: i64) -> Result<Vec<Cha
 /// How many rows run `run_id` changed in all.
 pub async fn change_count(client: &Client, run_id: i64) -> Result<i64, DbError> {
     let sql = "SELECT count(*) FROM clerk_reconcile_changes WHERE run_id = $1";
-    Ok(client.query_one(sql, &[&run_id]).await?.get(0))
+    Ok(client.query_one(&(sql, &[Type::INT8][..]), &[&run_id]).await?.get(0))
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! A page of the Backend API's objects, read into the records the
 //! webhooks' rules apply, and written through them.
 
-use deadpool_postgres::Client;
+use crate::db::Client;
 
 use super::kind::Kind;
 use crate::{

@@ -16,7 +16,7 @@ use std::{
     time::Duration,
 };
 
-use deadpool_postgres::Client;
+use crate::db::Client;
 use tokio::{sync::mpsc, time::Instant};
 
 use super::{
@@ -320,7 +320,7 @@ async fn write_page(cx: &mut Context<'_>, run: &mut Run, kind: Kind, batch: Batc
     let (client, prepared, dry_run) = (cx.client, &cx.prepared, run.dry_run);
     let first = async {
         tokio::try_join!(
-            async { client.batch_execute("BEGIN").await.map_err(ReconcileError::from) },
+            async { crate::db::statements::begin(client).await.map_err(ReconcileError::from) },
             run.renew(client, prepared),
             async {
                 if dry_run {
@@ -414,7 +414,7 @@ async fn remove_absent(cx: &mut Context<'_>, run: &mut Run, kind: Kind, began_ms
             Applied { changed }
         } else {
             let first = tokio::try_join!(
-                async { client.batch_execute("BEGIN").await.map_err(ReconcileError::from) },
+                async { crate::db::statements::begin(client).await.map_err(ReconcileError::from) },
                 run.renew(client, prepared),
                 async { statements.apply(client, run_id, began_ms, ids).await.map_err(ReconcileError::from) },
             );
@@ -433,7 +433,7 @@ async fn remove_absent(cx: &mut Context<'_>, run: &mut Run, kind: Kind, began_ms
         let last = tokio::try_join!(
             async {
                 if dry_run {
-                    client.batch_execute("BEGIN").await?;
+                    crate::db::statements::begin(client).await?;
                 }
                 Ok(())
             },

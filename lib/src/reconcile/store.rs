@@ -8,9 +8,11 @@
 
 use std::time::Duration;
 
-use deadpool_postgres::Client;
+use crate::db::Client;
 use serde_json::Value;
-use tokio_postgres::{types::Type, Statement};
+use tokio_postgres::types::Type;
+
+use crate::db::statements::Prepared as Statement;
 use uuid::Uuid;
 
 use super::{checkpoint::Checkpoint, counts::Report, error::ReconcileError, kind::Kind};
@@ -21,26 +23,32 @@ const RUNS_KEPT: i64 = 30;
 /// A suspended run older than this starts over instead.
 const RESUME_WITHIN: &str = "7 days";
 
-const ACQUIRE: &str = "
+const ACQUIRE: (&str, &[Type]) = (
+    "
 INSERT INTO clerk_reconcile_lock AS l (singleton, holder, expires_at)
 VALUES (true, $1, now() + $2::bigint * interval '1 millisecond')
 ON CONFLICT (singleton) DO UPDATE SET holder = EXCLUDED.holder, run_id = NULL, expires_at = EXCLUDED.expires_at
 WHERE l.expires_at < now()
-RETURNING holder";
+RETURNING holder",
+    &[Type::UUID, Type::INT8],
+);
 
 const HOLDER: &str = "SELECT coalesce('run ' || run_id, 'a run starting'), expires_at FROM clerk_reconcile_lock";
 
+const RENEW_TYPES: &[Type] = &[Type::UUID, Type::INT8, Type::INT8];
 const RENEW: &str = "
 UPDATE clerk_reconcile_lock SET run_id = $3, expires_at = now() + $2::bigint * interval '1 millisecond'
 WHERE holder = $1
 RETURNING 1";
 
-const RELEASE: &str = "UPDATE clerk_reconcile_lock SET expires_at = '-infinity' WHERE holder = $1";
+const RELEASE: (&str, &[Type]) =
+    ("UPDATE clerk_reconcile_lock SET expires_at = '-infinity' WHERE holder = $1", &[Type::UUID]);
 
 /// Other runs still `running` or `suspended` (older ones, or of the other
 /// dry-run mode) are abandoned, and their seen ids freed; old finished runs
 /// go, with their changes (the tables have no foreign key to cascade).
-const TIDY: &str = "
+const TIDY: (&str, &[Type]) = (
+    "
 WITH abandoned AS (
     UPDATE clerk_reconcile_runs
     SET state = 'abandoned', finished_at = now(),
@@ -54,21 +62,29 @@ old AS (
       AND id NOT IN (SELECT id FROM clerk_reconcile_runs ORDER BY id DESC LIMIT $2)
     RETURNING id),
 old_seen AS (DELETE FROM clerk_reconcile_seen WHERE run_id IN (SELECT id FROM old))
-DELETE FROM clerk_reconcile_changes WHERE run_id IN (SELECT id FROM old)";
+DELETE FROM clerk_reconcile_changes WHERE run_id IN (SELECT id FROM old)",
+    &[Type::INT8, Type::INT8],
+);
 
 /// A run suspended at its deadline, or left `running` by a process that
 /// died (killed at the Lambda timeout, interrupted): whoever holds the lock
 /// now is the only runner, and its checkpoint is what it last committed.
-const RESUMABLE: &str = "
+const RESUMABLE: (&str, &[Type]) = (
+    "
 SELECT id, counts, checkpoint, api_requests FROM clerk_reconcile_runs
 WHERE state IN ('suspended', 'running') AND dry_run = $1 AND started_at > now() - $2::text::interval
-ORDER BY id DESC LIMIT 1";
+ORDER BY id DESC LIMIT 1",
+    &[Type::BOOL, Type::TEXT],
+);
 
-const RESUME: &str = "UPDATE clerk_reconcile_runs SET state = 'running' WHERE id = $1";
+const RESUME: (&str, &[Type]) = ("UPDATE clerk_reconcile_runs SET state = 'running' WHERE id = $1", &[Type::INT8]);
 
-const CREATE: &str = "
+const CREATE: (&str, &[Type]) = (
+    "
 INSERT INTO clerk_reconcile_runs (trigger, dry_run) VALUES ($1, $2)
-RETURNING id";
+RETURNING id",
+    &[Type::TEXT, Type::BOOL],
+);
 
 /// The database's clock, in ms: when a listing begins.
 const NOW_MS: &str = "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint";
@@ -86,14 +102,17 @@ FROM unnest($3::text[], $4::text[], $5::bigint[]) AS c(clerk_id, action, clerk_u
 const PROGRESS: &str = "
 UPDATE clerk_reconcile_runs SET counts = $2, checkpoint = $3, api_requests = $4 WHERE id = $1";
 
-const FINISH: &str = "
+const FINISH: (&str, &[Type]) = (
+    "
 UPDATE clerk_reconcile_runs
 SET state = $2, complete = $3, counts = $4, checkpoint = $5, api_requests = $6, error = $7,
     api_ms = api_ms + $8, db_ms = db_ms + $9,
     finished_at = CASE WHEN $2 IN ('completed', 'failed') THEN now() END
-WHERE id = $1";
+WHERE id = $1",
+    &[Type::INT8, Type::TEXT, Type::BOOL, Type::JSONB, Type::JSONB, Type::INT8, Type::TEXT, Type::INT8, Type::INT8],
+);
 
-const FORGET_SEEN: &str = "DELETE FROM clerk_reconcile_seen WHERE run_id = $1";
+const FORGET_SEEN: (&str, &[Type]) = ("DELETE FROM clerk_reconcile_seen WHERE run_id = $1", &[Type::INT8]);
 
 /// How a run ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,7 +168,7 @@ pub struct Prepared {
 impl Prepared {
     pub async fn on(client: &Client) -> Result<Self, tokio_postgres::Error> {
         let (renew, seen, changes, progress) = tokio::try_join!(
-            prepare(client, RENEW, &[Type::UUID, Type::INT8, Type::INT8]),
+            prepare(client, RENEW, RENEW_TYPES),
             prepare(client, SEEN, &[Type::INT8, Type::TEXT, Type::TEXT_ARRAY]),
             prepare(client, CHANGES, &[Type::INT8, Type::TEXT, Type::TEXT_ARRAY, Type::TEXT_ARRAY, Type::INT8_ARRAY]),
             prepare(client, PROGRESS, &[Type::INT8, Type::JSONB, Type::JSONB, Type::INT8]),
@@ -165,7 +184,7 @@ fn millis(d: Duration) -> i64 {
 /// Takes the lock, then resumes the suspended run or starts a new one.
 pub async fn start(client: &Client, trigger: &str, dry_run: bool, lease: Duration) -> Result<Run, ReconcileError> {
     let holder = Uuid::new_v4();
-    let acquired = client.query_opt(ACQUIRE, &[&holder, &millis(lease)]).await?;
+    let acquired = client.query_opt(&ACQUIRE, &[&holder, &millis(lease)]).await?;
     if acquired.is_none() {
         let row = client.query_one(HOLDER, &[]).await?;
         return Err(ReconcileError::Busy { run: row.get(0), until: timestamp::column(&row, "expires_at") });
@@ -173,7 +192,7 @@ pub async fn start(client: &Client, trigger: &str, dry_run: bool, lease: Duratio
     match open_run(client, holder, trigger, dry_run, lease).await {
         Ok(run) => Ok(run),
         Err(e) => {
-            let _ = client.execute(RELEASE, &[&holder]).await;
+            let _ = client.execute(&RELEASE, &[&holder]).await;
             Err(e)
         }
     }
@@ -186,11 +205,11 @@ async fn open_run(
     dry_run: bool,
     lease: Duration,
 ) -> Result<Run, ReconcileError> {
-    let resumable = client.query_opt(RESUMABLE, &[&dry_run, &RESUME_WITHIN]).await?;
+    let resumable = client.query_opt(&RESUMABLE, &[&dry_run, &RESUME_WITHIN]).await?;
     let run = match resumable {
         Some(row) => {
             let id: i64 = row.get(0);
-            client.execute(RESUME, &[&id]).await?;
+            client.execute(&RESUME, &[&id]).await?;
             Run {
                 id,
                 holder,
@@ -203,7 +222,7 @@ async fn open_run(
             }
         }
         None => {
-            let id: i64 = client.query_one(CREATE, &[&trigger, &dry_run]).await?.get(0);
+            let id: i64 = client.query_one(&CREATE, &[&trigger, &dry_run]).await?.get(0);
             Run {
                 id,
                 holder,
@@ -216,8 +235,8 @@ async fn open_run(
             }
         }
     };
-    client.execute(TIDY, &[&run.id, &RUNS_KEPT]).await?;
-    client.execute(RENEW, &[&holder, &millis(lease), &run.id]).await?;
+    client.execute(&TIDY, &[&run.id, &RUNS_KEPT]).await?;
+    client.execute(&(RENEW, RENEW_TYPES), &[&holder, &millis(lease), &run.id]).await?;
     Ok(run)
 }
 
@@ -298,19 +317,19 @@ impl Run {
         let (counts, checkpoint) = self.json();
         let requests = self.earlier_requests + i64::try_from(requests).unwrap_or(i64::MAX);
         let (state, complete) = (ending.state(), self.report.complete);
-        client.batch_execute("BEGIN").await?;
+        crate::db::statements::begin(client).await?;
         let result = async {
             let (api_ms, db_ms) = (millis(spent.api), millis(spent.db));
             client
                 .execute(
-                    FINISH,
+                    &FINISH,
                     &[&self.id, &state, &complete, &counts, &checkpoint, &requests, &error, &api_ms, &db_ms],
                 )
                 .await?;
             if ending != Ending::Suspended {
-                client.execute(FORGET_SEEN, &[&self.id]).await?;
+                client.execute(&FORGET_SEEN, &[&self.id]).await?;
             }
-            client.execute(RELEASE, &[&self.holder]).await?;
+            client.execute(&RELEASE, &[&self.holder]).await?;
             client.batch_execute("COMMIT").await
         }
         .await;

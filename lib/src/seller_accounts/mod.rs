@@ -12,7 +12,7 @@
 
 use std::{fmt, str::FromStr, sync::LazyLock};
 
-use deadpool_postgres::Client;
+use crate::db::Client;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use tokio_postgres::{error::SqlState, types::Type, Row};

@@ -8,7 +8,7 @@
 
 use std::sync::LazyLock;
 
-use deadpool_postgres::Client;
+use crate::db::Client;
 use http::{header, header::HeaderName, HeaderMap, HeaderValue, StatusCode};
 use serde::Serialize;
 use tokio_postgres::{types::Type, Row};
@@ -189,12 +189,12 @@ fn user_from(row: &Row) -> CurrentUser {
 
 /// The signed-in user, when their row exists and is not deleted.
 pub async fn current_user(client: &Client, session: &Session) -> Result<Option<CurrentUser>, DbError> {
-    let stmt = client
-        .prepare_typed_cached(
-            &format!("SELECT {USER_COLUMNS} FROM users u WHERE u.clerk_user_id = $1 AND u.deleted_at IS NULL"),
-            &[Type::TEXT],
-        )
-        .await?;
+    let stmt = crate::db::statements::prepare(
+        client,
+        &format!("SELECT {USER_COLUMNS} FROM users u WHERE u.clerk_user_id = $1 AND u.deleted_at IS NULL"),
+        &[Type::TEXT],
+    )
+    .await?;
     Ok(client.query_opt(&stmt, &[&session.user_id.as_str()]).await?.as_ref().map(user_from))
 }
 
@@ -225,7 +225,7 @@ static CONTEXT_SQL: LazyLock<String> = LazyLock::new(|| {
 type Found = (CurrentUser, Option<CurrentOrganization>, bool);
 
 async fn lookup(client: &Client, session: &Session, permission: Option<&str>) -> Result<Option<Found>, DbError> {
-    let stmt = client.prepare_typed_cached(&CONTEXT_SQL, &[Type::TEXT, Type::TEXT, Type::TEXT]).await?;
+    let stmt = crate::db::statements::prepare(client, &CONTEXT_SQL, &[Type::TEXT, Type::TEXT, Type::TEXT]).await?;
     let org_id = session.organization.as_ref().map(|o| o.id.as_str());
     let Some(row) = client.query_opt(&stmt, &[&session.user_id.as_str(), &org_id, &permission]).await? else {
         return Ok(None);
@@ -296,16 +296,16 @@ pub struct Membership {
 /// The user's organizations (active memberships of active organizations
 /// first, then ended ones).
 pub async fn user_organizations(client: &Client, user_id: Uuid) -> Result<Vec<Membership>, DbError> {
-    let stmt = client
-        .prepare_typed_cached(
-            "SELECT o.clerk_org_id, o.name, o.slug, m.role,
+    let stmt = crate::db::statements::prepare(
+        client,
+        "SELECT o.clerk_org_id, o.name, o.slug, m.role,
                     (m.deleted_at IS NULL AND o.deleted_at IS NULL) AS active
              FROM user_organizations m JOIN organization o ON o.id = m.organization_id
              WHERE m.user_id = $1
              ORDER BY active DESC, o.name NULLS LAST, o.clerk_org_id",
-            &[Type::UUID],
-        )
-        .await?;
+        &[Type::UUID],
+    )
+    .await?;
     Ok(client
         .query(&stmt, &[&user_id])
         .await?

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use deadpool_postgres::Client;
+use crate::db::Client;
 use tokio_postgres::types::Type;
 
 use super::verify::Session;

@@ -10,7 +10,7 @@
 //! first (counted, checked against a mass deletion), then applied by id,
 //! each checked again.
 
-use deadpool_postgres::Client;
+use crate::db::Client;
 use tokio_postgres::{types::Type, Error};
 
 use super::{
@@ -83,8 +83,8 @@ const PARAMETER_TYPES: [Type; 3] = [Type::INT8, Type::TEXT_ARRAY, Type::INT8];
 /// The statements of one absence batch, prepared beforehand so that a
 /// flight never waits on a prepare.
 pub struct PreparedAbsence {
-    apply: tokio_postgres::Statement,
-    end_memberships: Option<tokio_postgres::Statement>,
+    apply: crate::db::statements::Prepared,
+    end_memberships: Option<crate::db::statements::Prepared>,
 }
 
 impl AbsenceRule {

@@ -2,7 +2,7 @@
 //! memberships hanging from it, in one pipelined transaction; of domains,
 //! roles and permissions, the delete alone.
 
-use deadpool_postgres::Client;
+use crate::db::Client;
 use tokio_postgres::{types::Type, Error, Row};
 
 use super::{event::Params, statements::with_event_types};
@@ -47,5 +47,5 @@ pub(super) async fn delete(
     let stmt = prepare(client, delete_sql, &with_event_types(&DELETE_TYPES)).await?;
     let mut params = event.to_vec();
     params.extend_from_slice(&[&clerk_id, &deleted_ms]);
-    client.query_one(&stmt, &params).await
+    crate::db::statements::single(client, client.query_one(&stmt, &params)).await
 }

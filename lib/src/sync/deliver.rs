@@ -2,7 +2,7 @@
 //! user or organization and a role upsert two statements in one pipelined
 //! transaction, so one round trip either way.
 
-use deadpool_postgres::Client;
+use crate::db::Client;
 use tokio_postgres::Row;
 
 use super::{
@@ -91,7 +91,7 @@ async fn deliver_once(
         Plan::Ignore | Plan::Fail(_) => {
             let sql = if payload_as_text { statements.record_only_as_text } else { statements.record_only };
             let stmt = prepare(client, sql, &EVENT_TYPES).await?;
-            let row = client.query_one(&stmt, &record).await?;
+            let row = crate::db::statements::single(client, client.query_one(&stmt, &record)).await?;
             return Ok(match (recorded(&row), plan) {
                 (false, _) => Outcome::Duplicate,
                 (true, Plan::Fail(reason)) => Outcome::Failed(reason.clone()),

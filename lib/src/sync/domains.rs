@@ -2,7 +2,7 @@
 //! organization (a deleted domain keeps converging its data), or a final
 //! soft delete (sql/domain_*.sql).
 
-use deadpool_postgres::Client;
+use crate::db::Client;
 use tokio_postgres::{types::Type, Error, Row};
 
 use super::{
@@ -61,5 +61,5 @@ async fn upsert(client: &Client, sql: &str, event: &Params<'_>, domain: &DomainR
         &domain.affiliation_email_address,
         &domain.updated_ms,
     ]);
-    client.query_one(&stmt, &params).await
+    crate::db::statements::single(client, client.query_one(&stmt, &params)).await
 }

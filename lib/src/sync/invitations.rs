@@ -2,7 +2,7 @@
 //! the organization and the accepting user and applies the invitation by
 //! its clock (sql/invitation.sql).
 
-use deadpool_postgres::Client;
+use crate::db::Client;
 use tokio_postgres::{types::Type, Error, Row};
 
 use super::{
@@ -51,5 +51,5 @@ pub(super) async fn apply(
         &user_id,
         &invitation.updated_ms,
     ]);
-    client.query_one(&stmt, &params).await
+    crate::db::statements::single(client, client.query_one(&stmt, &params)).await
 }

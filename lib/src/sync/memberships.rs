@@ -2,7 +2,7 @@
 //! the member and the nested organization and merges the membership into
 //! its pair's history (sql/membership.sql).
 
-use deadpool_postgres::Client;
+use crate::db::Client;
 use tokio_postgres::{types::Type, Error, Row};
 
 use super::{
@@ -53,5 +53,5 @@ pub(super) async fn apply(
         &m.event_ms,
         &m.removed,
     ]);
-    client.query_one(&stmt, &params).await
+    crate::db::statements::single(client, client.query_one(&stmt, &params)).await
 }

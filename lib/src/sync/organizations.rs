@@ -2,7 +2,7 @@
 //! converging its name), or a final delete that ends its memberships
 //! (sql/organization_*.sql).
 
-use deadpool_postgres::Client;
+use crate::db::Client;
 use tokio_postgres::{types::Type, Error, Row};
 
 use super::{
@@ -37,5 +37,5 @@ async fn upsert(client: &Client, sql: &str, event: &Params<'_>, org: &OrgRecord)
     let id = org.id.as_str();
     let mut params = event.to_vec();
     params.extend_from_slice(&[&id, &org.name, &org.slug, &org.image_url, &org.updated_ms]);
-    client.query_one(&stmt, &params).await
+    crate::db::statements::single(client, client.query_one(&stmt, &params)).await
 }

@@ -2,7 +2,7 @@
 //! tenant-scoped `sync-status` function, it sees every tenant: it is for
 //! whoever holds `DATABASE_URL`.
 
-use deadpool_postgres::Client;
+use crate::db::Client;
 use serde::Serialize;
 
 use crate::{db::DbError, timestamp};

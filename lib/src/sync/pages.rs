@@ -3,7 +3,7 @@
 //! one statement per page: the groundwork of backfill and reconcile, so that
 //! an object from the API and the same object from a webhook can never fight.
 
-use deadpool_postgres::Client;
+use crate::db::Client;
 use tokio_postgres::types::{ToSql, Type};
 
 use super::statements::{

@@ -15,7 +15,9 @@
 //! work instead of waiting on each other.
 
 use serde::Serialize;
-use tokio_postgres::{types::Type, Client};
+use tokio_postgres::types::Type;
+
+use crate::db::Client;
 
 use time::OffsetDateTime;
 
@@ -80,9 +82,9 @@ pub async fn prune_with(
 ) -> Result<PruneReport, DbError> {
     let days = i32::try_from(options.older_than_days.min(MAX_DAYS)).unwrap_or(i32::MAX);
     // The cutoff is fixed once, so the run has one definite end however long it takes.
-    let row = client
-        .query_one(
-            "WITH c AS (SELECT now() - make_interval(days => $1) AS cutoff)
+    let found = crate::db::statements::prepare(
+        client,
+        "WITH c AS (SELECT now() - make_interval(days => $1) AS cutoff)
              SELECT c.cutoff,
                     count(*) FILTER (WHERE e.status = 'processed'),
                     count(*) FILTER (WHERE e.status = 'stale'),
@@ -91,9 +93,10 @@ pub async fn prune_with(
                     count(*) FILTER (WHERE e.status = 'received')
              FROM c LEFT JOIN clerk_webhook_events e ON e.received_at < c.cutoff
              GROUP BY c.cutoff",
-            &[&days],
-        )
-        .await?;
+        &[Type::INT4],
+    )
+    .await?;
+    let row = client.query_one(&found, &[&days]).await?;
     let cutoff: OffsetDateTime = row.get(0);
     let found = PruneReport {
         dry_run: options.dry_run,
@@ -113,9 +116,9 @@ pub async fn prune_with(
     let found = found.deleted();
     progress(0, found);
 
-    let delete = client
-        .prepare_typed(
-            "WITH batch AS (
+    let delete = crate::db::statements::prepare(
+        client,
+        "WITH batch AS (
                  SELECT id FROM clerk_webhook_events
                  WHERE received_at < $1 AND status IN ('processed', 'stale', 'ignored')
                  ORDER BY received_at
@@ -127,9 +130,9 @@ pub async fn prune_with(
              SELECT count(*) FILTER (WHERE status = 'processed'), count(*) FILTER (WHERE status = 'stale'),
                     count(*) FILTER (WHERE status = 'ignored')
              FROM deleted",
-            &[Type::TIMESTAMPTZ, Type::INT8],
-        )
-        .await?;
+        &[Type::TIMESTAMPTZ, Type::INT8],
+    )
+    .await?;
     let batch_size = options.batch_size.max(1);
     loop {
         // One statement: its own transaction, committed before the next batch.

@@ -5,7 +5,7 @@
 //! them. A replay is idempotent: it claims only rows still `failed` (or
 //! `received`), and the convergence rules make applying an old event safe.
 
-use deadpool_postgres::Client;
+use crate::db::Client;
 use serde::Serialize;
 use tokio_postgres::types::Type;
 
@@ -67,14 +67,14 @@ const BATCH: i64 = 200;
 
 /// How many stored events match `filter` (for progress bars).
 pub async fn count(client: &Client, filter: &ReplayFilter) -> Result<i64, DbError> {
-    let stmt = client
-        .prepare_typed_cached(
-            "SELECT count(*) FROM clerk_webhook_events
+    let stmt = crate::db::statements::prepare(
+        client,
+        "SELECT count(*) FROM clerk_webhook_events
              WHERE status = ANY($1) AND ($2::text IS NULL OR received_at >= $2::timestamptz)
                AND ($3::text IS NULL OR event_type = $3)",
-            &[Type::TEXT_ARRAY, Type::TEXT, Type::TEXT],
-        )
-        .await?;
+        &[Type::TEXT_ARRAY, Type::TEXT, Type::TEXT],
+    )
+    .await?;
     let total: i64 = client.query_one(&stmt, &[&filter.statuses, &filter.since, &filter.event_type]).await?.get(0);
     Ok(filter.limit.map_or(total, |limit| total.min(limit)))
 }
@@ -87,9 +87,9 @@ pub async fn replay(
     mut progress: impl FnMut(&str, &Outcome),
 ) -> Result<ReplaySummary, DbError> {
     // Keyset pagination: each row is visited once even when it stays failed.
-    let stmt = client
-        .prepare_typed_cached(
-            "SELECT svix_id, event_type,
+    let stmt = crate::db::statements::prepare(
+        client,
+        "SELECT svix_id, event_type,
                     CASE WHEN jsonb_typeof(payload) = 'string' THEN payload #>> '{}' ELSE payload::text END,
                     received_at::text, id, family
              FROM clerk_webhook_events
@@ -98,9 +98,9 @@ pub async fn replay(
                AND ($4::text IS NULL OR (received_at, id) > ($4::timestamptz, $5::uuid))
              ORDER BY received_at, id
              LIMIT $6",
-            &[Type::TEXT_ARRAY, Type::TEXT, Type::TEXT, Type::TEXT, Type::UUID, Type::INT8],
-        )
-        .await?;
+        &[Type::TEXT_ARRAY, Type::TEXT, Type::TEXT, Type::TEXT, Type::UUID, Type::INT8],
+    )
+    .await?;
     let mut summary = ReplaySummary::default();
     let mut after: (Option<String>, Option<uuid::Uuid>) = (None, None);
     let mut left = filter.limit.unwrap_or(i64::MAX);

@@ -5,7 +5,7 @@
 //! permission set: two statements pipelined in one transaction, the second
 //! starting once the first holds the role's row lock.
 
-use deadpool_postgres::Client;
+use crate::db::Client;
 use tokio_postgres::{types::Type, Error, Row};
 
 use super::{
@@ -74,7 +74,7 @@ async fn upsert_permission(
         &permission.kind,
         &permission.updated_ms,
     ]);
-    client.query_one(&stmt, &params).await
+    crate::db::statements::single(client, client.query_one(&stmt, &params)).await
 }
 
 async fn upsert_role(client: &Client, sql: &str, event: &Params<'_>, role: &RoleRecord) -> Result<Row, Error> {

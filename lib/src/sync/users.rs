@@ -1,7 +1,7 @@
 //! `user.*`: an upsert when newer, or a final delete that ends the user's
 //! memberships (sql/user_*.sql).
 
-use deadpool_postgres::Client;
+use crate::db::Client;
 use tokio_postgres::{types::Type, Error, Row};
 
 use super::{
@@ -43,5 +43,5 @@ async fn upsert(client: &Client, sql: &str, event: &Params<'_>, user: &UserRecor
     let id = user.id.as_str();
     let mut params = event.to_vec();
     params.extend_from_slice(&[&id, &user.email, &user.first_name, &user.last_name, &user.image_url, &user.updated_ms]);
-    client.query_one(&stmt, &params).await
+    crate::db::statements::single(client, client.query_one(&stmt, &params)).await
 }

@@ -4,7 +4,7 @@
 //! method (405) → size (413, before any HMAC) → signature (401) → JSON
 //! shape (400). Then one transaction records and applies the event.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use http::{Method, Request, Response, StatusCode};
 
@@ -12,16 +12,11 @@ use super::{config::WebhookConfig, error::WebhookError, signature::SigningSecret
 use crate::{
     clerk::{self, Envelope, Family, Plan},
     config::ConfigError,
-    db::Database,
+    db::{Database, Retry},
     http::{error::HttpError, response::json},
     ids::SvixId,
     sync::{self, EventRecord, Outcome},
 };
-
-/// A failed first attempt is retried only if it failed within this long
-/// after the request arrived: the retry may then take a connect (3 s) and a
-/// statement (5 s) and still answer inside the Lambda's 10 s and Svix's 15 s.
-const RETRY_WITHIN: Duration = Duration::from_secs(2);
 
 /// What one webhook function holds for its lifetime: built once in `main`,
 /// borrowed by every request.
@@ -141,32 +136,24 @@ async fn intake<B: AsRef<[u8]>>(
         event_timestamp: envelope.timestamp,
         payload,
     };
-    let deliver = || async {
-        let client = state.db.client().await?;
+    // The connection died (server restart or failover, a backend
+    // terminated, a connection reaped while the instance was frozen), points
+    // at a demoted writer, or the transaction lost a serialization conflict
+    // or deadlock: nothing was committed and the statements are idempotent,
+    // so one retry is safe ([`Retry`]). Otherwise 503, nothing
+    // recorded: Svix redelivers.
+    let mut retry = Retry::new(started);
+    let outcome = loop {
+        let client = match state.db.client().await {
+            Ok(client) => client,
+            Err(e) if retry.again(None, &e) => continue,
+            Err(e) => break Err(e),
+        };
         let result = sync::deliver(&client, &event, &plan).await;
-        if let Err(e) = &result {
-            // A dead connection, or one to a demoted writer (read-only):
-            // closed now rather than handed to the next request.
-            if e.poisons_connection() {
-                Database::discard(client);
-            }
+        match &result {
+            Err(e) if retry.again(Some(client), e) => continue,
+            _ => break result,
         }
-        result
-    };
-    let outcome = match deliver().await {
-        // The connection died (server restart or failover, a backend
-        // terminated, a connection reaped while the instance was frozen),
-        // points at a demoted writer, or the transaction lost a
-        // serialization conflict or deadlock. Nothing was committed and the
-        // statements are idempotent, so one retry (on a fresh connection
-        // when the first was discarded) is safe; only while the first
-        // attempt left room for a second inside the Lambda's and Svix's
-        // deadlines. Otherwise 503, nothing recorded: Svix redelivers.
-        Err(e) if e.is_retryable() && started.elapsed() < RETRY_WITHIN => {
-            tracing::warn!(svix_id = %svix_id, error = %e, "database fault; retrying once");
-            deliver().await
-        }
-        other => other,
     }
     .map_err(WebhookError::DatabaseUnavailable)?;
     Ok((outcome, svix_id, envelope.event_type))

@@ -11,7 +11,8 @@
 //! created, changed and deleted, each role event listing its permissions) is
 //! delivered once in order to its own functions in one fresh database, and
 //! shuffled with duplicates, spread over all the functions and partly
-//! concurrent, to another.
+//! concurrent, to another (directly, or through PgBouncer in transaction
+//! mode).
 
 use std::collections::BTreeMap;
 
@@ -598,6 +599,9 @@ proptest! {
         // else one of TestStack::functions: each deployed one, the
         // catch-all), and whether it goes at once with the one before.
         spread in prop::collection::vec((0..3 + FUNCTIONS, any::<bool>()), 64),
+        // The shuffled run through PgBouncer in transaction mode (two
+        // server connections for the seven functions), or direct.
+        through_pgbouncer in any::<bool>(),
     ) {
         let mut clerk = Clerk::new();
         for op in &ops {
@@ -622,7 +626,10 @@ proptest! {
 
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         let (expected, mut actual, memberships, more) = runtime.block_on(async {
-            let (a, b) = tokio::join!(TestStack::spawn(), TestStack::spawn());
+            let shuffled = async {
+                if through_pgbouncer { TestStack::spawn_through_pgbouncer(2).await } else { TestStack::spawn().await }
+            };
+            let (a, b) = tokio::join!(TestStack::spawn(), shuffled);
             deliver_all(&a, &events, &in_order).await;
             deliver_spread(&b, &events, &deliveries).await;
             (a.snapshot().await, b.snapshot().await, active_memberships(&a).await, more_state(&a).await)

@@ -376,3 +376,118 @@ async fn deadlocks_and_serialization_failures_are_retried_once() {
     assert_eq!(db.count("users").await, 3);
     assert_eq!(db.count("clerk_webhook_events").await, 3);
 }
+
+/// The API functions ride out the same faults: a terminated backend is
+/// replaced by the retry (sync-status, seller-accounts), and a connection
+/// to a read-only database is a 503 and is closed, so the next request,
+/// once the database writes again, succeeds.
+#[tokio::test(flavor = "current_thread")]
+async fn the_api_functions_retry_on_a_fresh_connection_and_drop_read_only_ones() {
+    use clerk_sync::api::{
+        seller_accounts::{handle as seller_accounts, SellerAccountsState},
+        sync_status,
+    };
+    use clerk_sync_tests::{
+        api_answer, api_request, api_state,
+        clerk::{joined, organization},
+        session::{pem_settings, token},
+        Vars,
+    };
+
+    let stack = TestStack::spawn().await;
+    for (id, event) in [
+        ("msg_ada", simple_user("user.created", "user_ada", 100, "Ada", "ada@example.com")),
+        ("msg_org", organization("organization.created", "org_a", "Org A", 100)),
+        ("msg_m", joined("organizationMembership.created", "orgmem_1", "user_ada", "org_a", "org:admin", 200)),
+    ] {
+        stack.expect(id, &event, "processed").await;
+    }
+    let admin = connect(&stack.db.url).await;
+    let session = token("user_ada", Some(("org_a", "org:admin")));
+    let status_state = api_state(&stack.db.url, vec![("DB_VERIFY_AFTER_IDLE_SECS", "3600".into())]);
+    let view = async || {
+        api_answer(sync_status::handle(&status_state, api_request("GET", "/sync-status", Some(&session), None)).await)
+    };
+    let mut vars = vec![
+        ("DATABASE_URL", stack.db.url.clone()),
+        ("SKIP_DB_MIGRATIONS", "true".to_string()),
+        ("DB_VERIFY_AFTER_IDLE_SECS", "3600".to_string()),
+        ("ENCRYPTION_KEY", "test-encryption-key-0123456789abcdefghijklmnop".to_string()),
+    ];
+    vars.extend(pem_settings());
+    let accounts = SellerAccountsState::from_source(&Vars(vars)).unwrap();
+    let connect_account = async |seller: &str| {
+        let body = serde_json::json!({
+            "seller_id": seller, "marketplace_id": "ATVPDKIKX0DER", "region": "na",
+            "refresh_token": "Atzr|refresh", "lwa_client_id": "amzn1.application-oa2-client.x",
+            "lwa_client_secret": "secret", "marketplace_code": "US", "currency": "USD"
+        })
+        .to_string();
+        api_answer(
+            seller_accounts(&accounts, api_request("POST", "/seller-accounts", Some(&session), Some(&body))).await,
+        )
+    };
+    assert_eq!(view().await.status, 200);
+    assert_eq!(connect_account("A1FIRST").await.status, 201);
+
+    // Terminated between two requests: served through the retry.
+    // (The webhook functions' connections too.)
+    assert!(terminate_function_backends(&admin, &stack.db.name).await >= 2, "both API functions' connections");
+    assert_eq!(view().await.status, 200);
+    assert_eq!(connect_account("A1SECOND").await.status, 201);
+
+    // Read-only (a demoted writer): 503, and the connection is not kept.
+    let name = &stack.db.name;
+    admin.batch_execute(&format!("ALTER DATABASE \"{name}\" SET default_transaction_read_only = on")).await.unwrap();
+    assert!(terminate_function_backends(&admin, name).await > 0);
+    let refused = connect_account("A1THIRD").await;
+    assert_eq!((refused.status, refused.body["error"].as_str()), (503, Some("database_unavailable")), "{refused:?}");
+    admin.batch_execute(&format!("ALTER DATABASE \"{name}\" RESET default_transaction_read_only")).await.unwrap();
+    assert_eq!(connect_account("A1THIRD").await.status, 201, "a fresh, writable connection");
+    assert_eq!(stack.db.count("seller_accounts").await, 3);
+}
+
+/// The server restarted behind PgBouncer: the pooler's server connections
+/// die with it. Deliveries meanwhile are answered 200 or 503, never hang;
+/// redelivering the 503s converges to a clean run's state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_behind_pgbouncer_then_redelivery_converges() {
+    let events = mixed_events();
+    let expected = clean_snapshot(&events).await;
+    let cluster = OwnCluster::start();
+    let direct = own_database(&cluster).await;
+    let bouncer = clerk_sync_tests::pgbouncer::start_in_front_of("127.0.0.1", cluster.port(), 2);
+    let url = bouncer.url("app");
+    let db = TestDb { name: "app".into(), url: direct };
+    let stack = TestStack::over(TestDb { name: db.name.clone(), url: db.url.clone() });
+    let pooled = |family| webhook_state(family, &url, clerk_sync_tests::through_pooler());
+    let (users, organizations) = (pooled(Family::Users), pooled(Family::Organizations));
+    let function = |payload: &serde_json::Value| {
+        if payload["type"].as_str().unwrap_or_default().starts_with("user") {
+            &users
+        } else {
+            &organizations
+        }
+    };
+    let (before, after) = events.split_at(events.len() / 2);
+    for (svix_id, payload) in before {
+        let answer = stack.deliver_to(function(payload), svix_id, payload).await;
+        assert_eq!(answer.status, 200, "{svix_id}: {answer:?}");
+    }
+    cluster.restart();
+    let mut refused = Vec::new();
+    for (svix_id, payload) in after {
+        let started = Instant::now();
+        let answer = stack.deliver_to(function(payload), svix_id, payload).await;
+        assert_unavailable_or_accepted(svix_id, &answer);
+        assert!(started.elapsed() < Duration::from_secs(8), "answered in {:?}", started.elapsed());
+        if answer.status != 200 {
+            refused.push((svix_id.clone(), payload.clone()));
+        }
+    }
+    for (svix_id, payload) in refused {
+        let answer = stack.deliver_to(function(&payload), &svix_id, &payload).await;
+        assert_eq!(answer.status, 200, "{svix_id}: {answer:?}");
+    }
+    assert_eq!(stack.snapshot().await, expected);
+}

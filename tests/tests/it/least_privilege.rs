@@ -297,9 +297,9 @@ async fn every_function_runs_under_the_least_privilege_role_which_cannot_change_
         )
         .await
         .unwrap();
-    let refused_prune = prune(&as_app, 30, false).await.unwrap_err();
+    let refused_prune = prune(&clerk_sync_tests::pooled(app_url).await, 30, false).await.unwrap_err();
     assert_eq!(refused_prune.sql_state(), Some(&denied), "{refused_prune}");
-    let as_pruner = connect(prune_url).await;
+    let as_pruner = clerk_sync_tests::pooled(prune_url).await;
     let report = prune(&as_pruner, 30, false).await.unwrap();
     assert_eq!(report.processed, 4, "{report:?}");
     for sql in [

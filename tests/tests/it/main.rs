@@ -15,6 +15,8 @@ mod least_privilege;
 mod migrations;
 mod pages;
 mod permissions;
+mod pgbouncer_harness;
+mod pooler;
 mod prune;
 mod reconcile;
 mod replay;

@@ -36,7 +36,7 @@ async fn counts(stack: &TestStack) -> serde_json::Value {
 #[tokio::test]
 async fn old_processed_and_ignored_events_go_in_batches_failed_and_received_stay() {
     let stack = TestStack::spawn().await;
-    let client = stack.db.connect().await;
+    let client = clerk_sync_tests::pooled(&stack.db.url).await;
     for (status, old) in [("processed", 2_300), ("ignored", 700), ("failed", 3), ("received", 2)] {
         backdate(&client, status, 31, old).await;
         backdate(&client, status, 29, 4).await;
@@ -83,7 +83,7 @@ async fn a_pruned_event_delivered_again_changes_nothing() {
     let updated = simple_user("user.updated", "user_again", 200, "Second", "second@example.com");
     stack.expect("msg_created", &created, "processed").await;
     stack.expect("msg_updated", &updated, "processed").await;
-    let client = stack.db.connect().await;
+    let client = clerk_sync_tests::pooled(&stack.db.url).await;
     client.execute("UPDATE clerk_webhook_events SET received_at = now() - interval '40 days'", &[]).await.unwrap();
     let before = stack.snapshot().await["users"].clone();
     assert_eq!(prune(&client, 30, false).await.unwrap().processed, 2);
@@ -97,9 +97,9 @@ async fn a_pruned_event_delivered_again_changes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_prunes_share_the_work() {
     let stack = TestStack::spawn().await;
-    let client = stack.db.connect().await;
+    let client = clerk_sync_tests::pooled(&stack.db.url).await;
     backdate(&client, "processed", 60, 3_000).await;
-    let other = stack.db.connect().await;
+    let other = clerk_sync_tests::pooled(&stack.db.url).await;
     let options = PruneOptions { older_than_days: 30, dry_run: false, batch_size: 100 };
     let (a, b) = tokio::join!(prune_with(&client, &options, |_, _| {}), prune_with(&other, &options, |_, _| {}));
     let (a, b) = (a.unwrap(), b.unwrap());

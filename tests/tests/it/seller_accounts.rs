@@ -3,6 +3,7 @@
 
 use std::process::Command;
 
+use clerk_sync::db::{Client, Pool};
 use clerk_sync::{
     seller_accounts::{
         self, LwaCredentials, NewSellerAccount, Region, RotationFailure, SellerAccountUpdate, StoreError,
@@ -11,7 +12,6 @@ use clerk_sync::{
     vault::{ExposeSecret, Vault, VaultConfig, VaultError},
 };
 use clerk_sync_tests::{pg_binary, pool, TestDb, Vars};
-use deadpool_postgres::{Client, Pool};
 use uuid::Uuid;
 
 const SECRET_OLD: &str = "old-secret-0123456789abcdefghijklmnopqrstu";
