@@ -7,10 +7,22 @@
 //! of the same payload as jsonb, autocommit. Interleaving the two cancels
 //! drift in the machine's load. Signing and building the request happen
 //! before the clock starts; the handler's own time is what is measured.
+//!
+//! Issue 16 adds the connection path ([`ConnectionPath`]): the same run on a
+//! direct connection with named statements (`DB_POOLER=none`), on a direct
+//! connection with unnamed ones (`DB_POOLER=transaction`), and through a
+//! PgBouncer in transaction mode. The paths of one delay share a database and
+//! are measured interleaved, event by event, so that they see the same load;
+//! the floor runs on each path's own connection, prepared as that path's
+//! statements are ([`clerk_sync::db::statements::prepare`]).
+
+#[path = "pooler_burst.rs"]
+pub mod pooler_burst;
 
 use std::{collections::BTreeMap, fmt, time::Duration, time::Instant};
 
 use clerk_sync::clerk::Envelope;
+use clerk_sync::db::statements;
 use clerk_sync::{WebhookConfig, WebhookState};
 use clerk_sync_tests::Vars;
 use serde::Serialize;

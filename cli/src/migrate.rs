@@ -8,6 +8,7 @@ use clerk_sync::{
     config::Env,
     db::migrate::{MigrateError, MigrationReport, MIGRATIONS},
     db::tls::{ConnectionString, Target, TlsSettings, UrlError},
+    db::Pooler,
 };
 
 use crate::{
@@ -15,17 +16,23 @@ use crate::{
     error::Failure,
 };
 
-/// Apply pending schema migrations to DATABASE_URL.
+/// Apply pending schema migrations to MIGRATION_DATABASE_URL, else DATABASE_URL.
 ///
-/// Safe to run at any time and from several places at once: the run holds an
-/// advisory lock, and an up-to-date database costs one query. Migrations that
-/// were applied and then changed or removed stop the run.
+/// Safe to run at any time and from several places at once: each migration
+/// runs in one transaction under a transaction-level advisory lock, and an
+/// up-to-date database costs one query. Migrations that were applied and
+/// then changed or removed stop the run. Behind a transaction pooler
+/// (PgBouncer, RDS Proxy), set MIGRATION_DATABASE_URL to a direct connection.
 #[derive(Debug, Args)]
 pub struct MigrateArgs {
     /// PostgreSQL connection string, e.g. postgres://user:password@localhost:5432/app
     /// (prefer the environment variable: command lines are visible to other users). Never printed.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true, value_name = "URL")]
     database_url: Option<String>,
+    /// A direct connection for migrations (the tables' owner, beside any
+    /// pooler), used instead of DATABASE_URL when set. Never printed.
+    #[arg(long, env = "MIGRATION_DATABASE_URL", hide_env_values = true, value_name = "URL")]
+    migration_database_url: Option<String>,
 }
 
 /// Every way `migrate` fails.
@@ -56,7 +63,24 @@ impl Failure for MigrateCommandError {
 }
 
 pub fn run(args: MigrateArgs) -> Result<(), MigrateCommandError> {
-    let url = database::database_url(args.database_url.as_deref())?;
+    let url = match args.migration_database_url.filter(|u| !u.trim().is_empty()) {
+        Some(url) => {
+            eprintln!("note: migrating over MIGRATION_DATABASE_URL ({})", database::describe_url(&url));
+            url
+        }
+        None => {
+            let url = database::database_url(args.database_url.as_deref())?;
+            if Pooler::from_source(&Env).is_ok_and(|p| p == Pooler::Transaction) {
+                eprintln!(
+                    "{}",
+                    through_pooler_note("DB_POOLER=transaction says DATABASE_URL goes through a transaction pooler")
+                );
+            } else if looks_like_rds_proxy(&url) {
+                eprintln!("{}", through_pooler_note("DATABASE_URL names an RDS Proxy endpoint"));
+            }
+            url
+        }
+    };
     let runtime = crate::runtime::current_thread().map_err(DatabaseError::Runtime)?;
     let report = runtime.block_on(apply(&url))?;
     if report.applied.is_empty() {
@@ -85,11 +109,49 @@ pub async fn apply(url: &str) -> Result<MigrationReport, MigrateCommandError> {
     if config.get_application_name().is_none() {
         config.application_name("clerk-sync-cli");
     }
-    let mut client = target
-        .connect()
-        .await
-        .map_err(|e| DatabaseError::Connect { target: database::describe(&target.config), source: e.into() })?;
+    // Migrations may wait for a lock and run long: no timeouts, as startup
+    // options, which also tells a PgBouncer (it refuses them) from a server.
+    let plain = config.clone();
+    if config.get_options().is_none() {
+        config.options("-c lock_timeout=0 -c statement_timeout=0");
+    }
+    let mut client = match target.connect().await {
+        Ok(client) => client,
+        Err(e) if refuses_startup_options(&e) => {
+            eprintln!("{}", through_pooler_note("the server refused startup options, as PgBouncer does"));
+            target.config = plain;
+            target
+                .connect()
+                .await
+                .map_err(|e| DatabaseError::Connect { target: database::describe(&target.config), source: e.into() })?
+        }
+        Err(e) => {
+            return Err(DatabaseError::Connect { target: database::describe(&target.config), source: e.into() }.into())
+        }
+    };
     Ok(clerk_sync::db::migrate::run(&mut client).await?)
+}
+
+/// PgBouncer's answer to a startup parameter it does not pass on.
+fn refuses_startup_options(e: &tokio_postgres::Error) -> bool {
+    e.as_db_error().is_some_and(|db| db.message().contains("unsupported startup parameter"))
+}
+
+/// An RDS Proxy endpoint: `<name>.proxy-<id>.<region>.rds.amazonaws.com`.
+fn looks_like_rds_proxy(url: &str) -> bool {
+    ConnectionString::parse(url).is_ok_and(|c| {
+        c.config.get_hosts().iter().any(|host| match host {
+            tokio_postgres::config::Host::Tcp(host) => host.contains(".proxy-") && host.ends_with(".rds.amazonaws.com"),
+            _ => false,
+        })
+    })
+}
+
+fn through_pooler_note(why: &str) -> String {
+    format!(
+        "note: {why}: migrating through it, each migration in one transaction under a transaction-level lock \
+         (nothing outlives a transaction); set MIGRATION_DATABASE_URL to a direct connection to migrate beside the pooler"
+    )
 }
 
 #[cfg(test)]

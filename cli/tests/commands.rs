@@ -16,8 +16,10 @@ use serde_json::Value;
 const BIN: &str = env!("CARGO_BIN_EXE_clerk-sync");
 
 /// The settings a developer's shell may hold that would change what a command does.
-const CLEARED: [&str; 12] = [
+const CLEARED: [&str; 14] = [
     "DATABASE_URL",
+    "MIGRATION_DATABASE_URL",
+    "DB_POOLER",
     "DATABASE_URL_SECRET_ARN",
     "ENCRYPTION_KEY",
     "ENCRYPTION_KEYS",
@@ -418,4 +420,34 @@ async fn a_newcomer_tries_what_the_seeded_dev_stack_prints() {
 
 fn json_str(s: &str) -> Value {
     Value::String(s.to_string())
+}
+
+/// `migrate` through PgBouncer: it says so (PgBouncer refuses startup
+/// options) and migrates safely through it; with MIGRATION_DATABASE_URL it
+/// migrates over that direct connection instead, and says which.
+#[tokio::test]
+async fn migrate_through_pgbouncer_says_so_and_prefers_the_migration_url() {
+    let db = TestDb::create_empty().await;
+    let bouncer = clerk_sync_tests::pgbouncer::start(2);
+    let through = bouncer.url(&db.name);
+    let out = clerk_sync(&["migrate"], &[("DATABASE_URL", &through)]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("connection pooler") || text(&out).contains("PgBouncer"), "{}", text(&out));
+    assert!(text(&out).contains("MIGRATION_DATABASE_URL"), "the hint: {}", text(&out));
+
+    let other = TestDb::create_empty().await;
+    let out = clerk_sync(
+        &["migrate"],
+        &[
+            ("DATABASE_URL", &bouncer.url(&other.name)),
+            ("MIGRATION_DATABASE_URL", &other.url),
+            ("DB_POOLER", "transaction"),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("migrating over MIGRATION_DATABASE_URL"), "{}", text(&out));
+    assert!(!text(&out).contains("PgBouncer"), "went direct: {}", text(&out));
+    let client = clerk_sync_tests::connect(&other.url).await;
+    let applied: i64 = client.query_one("SELECT count(*) FROM clerk_sync_migrations", &[]).await.unwrap().get(0);
+    assert_eq!(applied as usize, clerk_sync::db::migrate::MIGRATIONS.len());
 }

@@ -10,6 +10,7 @@
 
 pub mod clerk;
 pub mod fake_backend_api;
+pub mod load;
 pub mod moto;
 pub mod pgbouncer;
 mod postgres;

@@ -314,3 +314,41 @@ fn first_difference(actual: &Value, expected: &Value) -> Option<String> {
     }
     None
 }
+
+/// Issue 16's capacity check: 100 deliveries a second for 60 s (an import's
+/// pace) from 20 function instances through PgBouncer with 4 server
+/// connections, 1 in 20 delivered twice: every message recorded exactly
+/// once, nothing refused. `BURST_SECONDS` shortens or lengthens it; the
+/// p50/p99 printed here go to BENCHMARKS.md (`scripts/bench.sh`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sustained_import_pace_through_pgbouncer_loses_and_doubles_nothing() {
+    use clerk_sync_tests::load::{sustained, LoadPlan};
+
+    let seconds = std::env::var("BURST_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(60u64);
+    let db = TestDb::spawn().await;
+    let bouncer = clerk_sync_tests::pgbouncer::start(4);
+    let url = bouncer.url(&db.name);
+    let instances: Vec<Arc<WebhookState>> =
+        (0..20).map(|_| Arc::new(webhook_state(Family::Users, &url, clerk_sync_tests::through_pooler()))).collect();
+    let plan = LoadPlan { rate: 100, duration: Duration::from_secs(seconds), redeliver_every: 20 };
+    let result = sustained(&instances, &plan).await;
+    println!(
+        "sustained through PgBouncer (4 server connections, 20 instances): {} messages, {} deliveries in {seconds} s \
+         (sender {:?} behind); handler p50 {:?}, p99 {:?}, max {:?}",
+        result.messages,
+        result.deliveries,
+        result.lag,
+        result.percentile(0.5),
+        result.percentile(0.99),
+        result.latencies.last().copied().unwrap_or_default(),
+    );
+    assert!(
+        result.answered_other.is_empty(),
+        "refused: {:?}",
+        &result.answered_other[..result.answered_other.len().min(5)]
+    );
+    assert_eq!(result.answered_200, result.deliveries);
+    assert_eq!(db.count("clerk_webhook_events").await, result.messages as i64, "each message recorded once");
+    assert_eq!(db.count("users").await, result.messages as i64);
+    assert!(result.lag < Duration::from_secs(5), "the sender kept the pace: {:?} behind", result.lag);
+}
