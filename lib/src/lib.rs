@@ -29,6 +29,7 @@ pub mod config;
 pub mod db;
 pub mod http;
 pub mod ids;
+pub mod metrics;
 pub mod reconcile;
 pub mod report;
 pub mod seller_accounts;

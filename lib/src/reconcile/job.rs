@@ -9,6 +9,7 @@ use tokio::time::Instant;
 
 use super::{
     error::ReconcileError,
+    kind::Kind,
     progress::Quiet,
     run::{reconcile, Options, Trigger},
 };
@@ -16,6 +17,7 @@ use crate::{
     backend_api::{BackendApi, BackendApiConfig},
     config::{self, ConfigError, Source},
     db::{Database, DbSettings},
+    metrics,
 };
 
 pub struct ReconcileJob {
@@ -48,8 +50,25 @@ impl ReconcileJob {
         let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
         let mut options = Options::new(Trigger::Schedule);
         options.stop_at = Some(Instant::now() + left.saturating_sub(self.margin));
+        let started = Instant::now();
         let client = self.db.client().await?;
-        match reconcile(&client, &self.api, &options, &Quiet).await {
+        let result = reconcile(&client, &self.api, &options, &Quiet).await;
+        let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+        match &result {
+            Ok(outcome) => {
+                let drift: Vec<(&str, u64)> = Kind::ALL
+                    .iter()
+                    .map(|&kind| {
+                        let counts = outcome.report.of(kind);
+                        (kind.plural(), counts.created + counts.updated + counts.deleted)
+                    })
+                    .collect();
+                metrics::reconcile(false, duration_ms, &drift);
+            }
+            Err(ReconcileError::Busy { .. }) => {}
+            Err(_) => metrics::reconcile(true, duration_ms, &[]),
+        }
+        match result {
             Ok(outcome) => Ok(json!({
                 "run": outcome.run_id,
                 "resumed": outcome.resumed,

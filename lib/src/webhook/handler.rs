@@ -15,6 +15,7 @@ use crate::{
     db::{Database, Retry},
     http::{error::HttpError, response::json},
     ids::SvixId,
+    metrics,
     sync::{self, EventRecord, Outcome},
 };
 
@@ -61,18 +62,21 @@ struct Accepted<'a> {
 pub async fn handle<B: AsRef<[u8]>>(state: &WebhookState, request: Request<B>) -> Response<String> {
     let started = Instant::now();
     let svix_id_header = request.headers().get("svix-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let (response, event_type) = match intake(state, &request, started).await {
-        Ok((outcome, svix_id, event_type)) => {
+    let (response, event_type, sync_status, event_ms) = match intake(state, &request, started).await {
+        Ok((outcome, svix_id, event_type, event_ms)) => {
             let reason = match &outcome {
                 Outcome::Failed(reason) => Some(reason.as_str()),
                 _ => None,
             };
             let body =
                 Accepted { status: outcome.status(), svix_id: svix_id.as_str(), event_type: &event_type, reason };
-            (json(StatusCode::OK, &body), Some(event_type))
+            (json(StatusCode::OK, &body), Some(event_type), Some(outcome.status()), event_ms)
         }
-        Err(rejection) => (rejection.to_response(), None),
+        Err(rejection) => (rejection.to_response(), None, None, None),
     };
+    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let outcome = metrics::delivery_outcome(response.status().as_u16(), sync_status);
+    metrics::delivery(state.family.name(), outcome, duration_ms, event_ms);
     // The target is part of what operators query the logs by: stable
     // whatever the module layout.
     tracing::info!(
@@ -80,7 +84,7 @@ pub async fn handle<B: AsRef<[u8]>>(state: &WebhookState, request: Request<B>) -
         svix_id = svix_id_header.as_deref(),
         event_type = event_type.as_deref(),
         status = response.status().as_u16(),
-        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+        duration_ms,
         "webhook handled"
     );
     response
@@ -90,7 +94,7 @@ async fn intake<B: AsRef<[u8]>>(
     state: &WebhookState,
     request: &Request<B>,
     started: Instant,
-) -> Result<(Outcome, SvixId, String), WebhookError> {
+) -> Result<(Outcome, SvixId, String, Option<i64>), WebhookError> {
     if request.method() != Method::POST {
         return Err(WebhookError::MethodNotAllowed);
     }
@@ -156,5 +160,5 @@ async fn intake<B: AsRef<[u8]>>(
         }
     }
     .map_err(WebhookError::DatabaseUnavailable)?;
-    Ok((outcome, svix_id, envelope.event_type))
+    Ok((outcome, svix_id, envelope.event_type, envelope.timestamp))
 }
