@@ -15,6 +15,7 @@ use clerk_sync::{
         Kind, Report,
     },
     seller_accounts::{self, StoreError},
+    sync::health::{self, Health, Thresholds},
     sync::overview::{self, Overview},
     sync::prune::{self, PruneOptions, PruneReport},
     sync::replay::{self, ReplayFilter, ReplaySummary},
@@ -73,10 +74,20 @@ pub struct RotateKeysArgs {
 
 /// The operator's view of the whole sync, across all tenants.
 ///
-/// Event counts by type and status, the latest events, failed events with
-/// their errors, users, organizations and memberships by state (active,
-/// placeholder, deleted), and the last reconcile run: its state, when,
-/// whether complete, its drift counts and error.
+/// Health first: per family, the last event received, events and failures
+/// in the last hour and day, and the lag (receipt minus the event's own
+/// timestamp) at p50 and p99 over the last day; the replay backlog; the last
+/// reconcile and how fresh it is; and any problems and warnings. Then event
+/// counts by type and status, the latest events, failed events with their
+/// errors, rows by state (active, placeholder, deleted), and the last
+/// reconcile run: its state, when, whether complete, its drift counts and error.
+///
+/// With --check (for cron and CI) it exits 1 when unhealthy, each problem on
+/// its own line of standard error: failed events waiting for replay; no event
+/// received for longer than --max-silence while users has live rows; the last
+/// reconcile failed or abandoned, or the last completed one older than twice
+/// --reconcile-schedule. No completed reconcile at all is only a warning
+/// unless --require-reconcile.
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     #[command(flatten)]
@@ -84,9 +95,21 @@ pub struct StatusArgs {
     /// How many of the latest events to list.
     #[arg(long, default_value_t = 10)]
     latest: i64,
-    /// Print JSON instead of tables.
+    /// Print JSON instead of tables (with `healthy`, `problems` and `warnings`).
     #[arg(long)]
     json: bool,
+    /// Exit 1 when unhealthy, printing each problem on standard error.
+    #[arg(long)]
+    check: bool,
+    /// Unhealthy when no event was received for longer than this while users has live rows (90s, 30m, 24h, 7d).
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = health::parse_duration)]
+    max_silence: std::time::Duration,
+    /// How often reconcile runs: unhealthy when the last completed run is older than twice this.
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = health::parse_duration)]
+    reconcile_schedule: std::time::Duration,
+    /// Unhealthy, not only a warning, when no reconcile has completed yet.
+    #[arg(long)]
+    require_reconcile: bool,
 }
 
 /// Delete processed, stale and ignored webhook events older than N days.
@@ -235,23 +258,49 @@ pub fn rotate_keys(args: RotateKeysArgs) -> Result<(), OpsError> {
     Ok(())
 }
 
-/// `status --json`: the overview's fields, and `last_reconcile`.
+/// `status --json`: the overview's fields, `last_reconcile`, and the
+/// health's (`healthy`, `problems`, `warnings`, `families`, `backlog`,
+/// `reconcile`, …).
 #[derive(Debug, serde::Serialize)]
 pub struct Status {
     #[serde(flatten)]
     pub overview: Overview,
     /// The latest reconcile run (a dry run included); `null` before the first.
     pub last_reconcile: Option<RunSummary>,
+    #[serde(flatten)]
+    pub health: Health,
 }
 
 pub fn status(args: StatusArgs) -> Result<(), OpsError> {
     let url = args.db.url()?;
-    let status = runtime()?.block_on(read_status(&url, args.latest))?;
+    let thresholds = Thresholds {
+        max_silence: args.max_silence,
+        reconcile_schedule: args.reconcile_schedule,
+        require_reconcile: args.require_reconcile,
+    };
+    let status = runtime()?.block_on(read_status(&url, args.latest, &thresholds))?;
     if args.json {
-        return print_json(&status);
+        print_json(&status)?;
+    } else {
+        print!("{}", render_health(&status.health));
+        print!("{}", render(&status.overview));
+        print!("{}", render_last_run(status.last_reconcile.as_ref()));
     }
-    print!("{}", render(&status.overview));
-    print!("{}", render_last_run(status.last_reconcile.as_ref()));
+    if args.check {
+        for problem in &status.health.problems {
+            eprintln!("unhealthy: {}", problem.message);
+        }
+        for warning in &status.health.warnings {
+            eprintln!("warning: {}", warning.message);
+        }
+        if !status.health.healthy {
+            // Not an error of the command (those say `error:` and exit 1
+            // through main): the report is out, the reasons are told.
+            use std::io::Write;
+            let _ = std::io::stdout().flush();
+            std::process::exit(1);
+        }
+    }
     Ok(())
 }
 
@@ -375,24 +424,42 @@ pub async fn rotate_credentials(url: &str, vault: &Vault, batch_size: usize) -> 
     Ok(rotation)
 }
 
-/// The overview and the last reconcile run, on one connection.
-pub async fn read_status(url: &str, latest: i64) -> Result<Status, OpsError> {
+/// The overview, the health figures and the last reconcile run, on one
+/// connection (the queries are pipelined), weighed against `thresholds`.
+pub async fn read_status(url: &str, latest: i64, thresholds: &Thresholds) -> Result<Status, OpsError> {
     let client = connect(url).await?;
-    let (overview, runs) = tokio::join!(overview::overview(&client, latest), history::latest_runs(&client, 1));
+    let (overview, activity, runs, facts) = tokio::join!(
+        overview::overview(&client, latest),
+        health::activity(&client),
+        history::latest_runs(&client, 1),
+        health::reconcile_facts(&client),
+    );
     let overview = overview.map_err(|source| OpsError::Query { what: "reading the overview", source })?;
+    let activity = activity.map_err(|source| OpsError::Query { what: "reading the event log's health", source })?;
+    // A schema from before reconcile, or a role that may not read its runs: the rest still shows.
+    let unreadable = |e: &DbError| {
+        e.sql_state() == Some(&SqlState::UNDEFINED_TABLE) || e.sql_state() == Some(&SqlState::INSUFFICIENT_PRIVILEGE)
+    };
     let last_reconcile = match runs {
         Ok(runs) => runs.into_iter().next(),
-        // A schema from before reconcile, or a role that may not read its runs: the rest still shows.
-        Err(e)
-            if e.sql_state() == Some(&SqlState::UNDEFINED_TABLE)
-                || e.sql_state() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) =>
-        {
+        Err(e) if unreadable(&e) => {
             eprintln!("note: the reconcile runs cannot be read ({}): {}", clerk_sync::error_chain(&e), query_hint(&e));
             None
         }
         Err(source) => return Err(OpsError::Query { what: "reading the reconcile runs", source }),
     };
-    Ok(Status { overview, last_reconcile })
+    let facts = match facts {
+        Ok(facts) => Some(facts),
+        Err(e) if unreadable(&e) => None,
+        Err(source) => return Err(OpsError::Query { what: "reading the reconcile runs", source }),
+    };
+    let inputs = health::Inputs {
+        event_counts: &overview.events_by_type_and_status,
+        live_users: overview.users.active + overview.users.placeholder,
+        reconcile: facts.as_ref(),
+    };
+    let health = health::assess(&activity, &inputs, thresholds);
+    Ok(Status { overview, last_reconcile, health })
 }
 
 /// Deletes old processed, stale and ignored events in batches, with a progress bar.
@@ -422,6 +489,77 @@ fn prune_error(e: DbError) -> OpsError {
         return OpsError::PruneNotAllowed(e);
     }
     OpsError::Query { what: "pruning events", source: e }
+}
+
+/// Health at a glance: the verdict and its reasons, a row per family, the
+/// backlog and the reconcile's freshness.
+pub fn render_health(h: &Health) -> String {
+    let mut out = String::new();
+    let count = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+    let verdict = if h.healthy { "healthy" } else { "UNHEALTHY" };
+    out.push_str(&format!(
+        "Health: {verdict} ({}, {}) at {}\n",
+        count(h.problems.len(), "problem"),
+        count(h.warnings.len(), "warning"),
+        h.checked_at
+    ));
+    for problem in &h.problems {
+        out.push_str(&format!("  problem: {}\n", problem.message));
+    }
+    for warning in &h.warnings {
+        out.push_str(&format!("  warning: {}\n", warning.message));
+    }
+
+    out.push_str(
+        "\nFamilies (events and failures in the last hour / day; lag = receipt - event timestamp, last day)\n",
+    );
+    let row = |cells: [&str; 7]| {
+        let [family, last, ago, events, failed, p50, p99] = cells;
+        let line = format!("{family:<14} {last:<20} {ago:>7} {events:>13} {failed:>13} {p50:>8} {p99:>8}");
+        line.trim_end().to_string() + "\n"
+    };
+    out.push_str(&row(["family", "last received (UTC)", "ago", "events 1h/1d", "failed 1h/1d", "lag p50", "lag p99"]));
+    for f in &h.families {
+        let last = f.last_received_at.as_deref().map_or("(none)".to_string(), |at| at.chars().take(19).collect());
+        let ago = f.seconds_since_last_received.map_or("-".to_string(), |s| health::age(s as f64));
+        let lag = |ms: Option<f64>| ms.map_or("-".to_string(), |ms| health::age(ms / 1000.0));
+        out.push_str(&row([
+            &f.family,
+            &last,
+            &ago,
+            &format!("{}/{}", f.events_last_hour, f.events_last_day),
+            &format!("{}/{}", f.failed_last_hour, f.failed_last_day),
+            &lag(f.lag_p50_ms),
+            &lag(f.lag_p99_ms),
+        ]));
+    }
+
+    let b = &h.backlog;
+    out.push_str(&format!("\nReplay backlog: {} failed, {} received (waiting over a minute", b.failed, b.received));
+    match &b.oldest_received_at {
+        Some(at) => out.push_str(&format!("; oldest received {at}); replay with clerk-sync replay\n")),
+        None => out.push_str(")\n"),
+    }
+
+    let r = &h.reconcile;
+    out.push_str("Reconcile: ");
+    match (r.last_run_id, &r.last_run_state) {
+        (Some(id), Some(state)) => {
+            let complete = if r.last_run_complete == Some(true) { "complete" } else { "not complete" };
+            out.push_str(&format!("last run {id} {state}, {complete}, drift {} rows", r.last_run_drift.unwrap_or(0)));
+        }
+        _ => out.push_str("no run yet"),
+    }
+    match (&r.last_completed_at, r.seconds_since_last_completed) {
+        (Some(at), Some(ago)) => out.push_str(&format!(
+            "; last completed {at} ({} ago; schedule {})\n",
+            health::age(ago as f64),
+            health::threshold(r.schedule_seconds)
+        )),
+        _ => out.push_str(&format!("; none completed (schedule {})\n", health::threshold(r.schedule_seconds))),
+    }
+    out.push('\n');
+    out
 }
 
 /// The overview as readable tables.

@@ -41,6 +41,7 @@ mod deletes;
 mod deliver;
 mod domains;
 mod event;
+pub mod health;
 mod invitations;
 mod memberships;
 mod organizations;
