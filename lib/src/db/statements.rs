@@ -5,6 +5,8 @@
 
 use std::future::Future;
 
+use futures_util::TryStreamExt;
+
 use tokio_postgres::{
     types::{ToSql, Type},
     Error, Row, Statement,
@@ -117,13 +119,17 @@ impl Connection {
         }
     }
 
-    /// Rows affected (through a transaction pooler, for a statement that
-    /// returns rows, the rows returned).
+    /// Rows affected.
     pub async fn execute<Q: Query + ?Sized>(&self, statement: &Q, params: Params<'_>) -> Result<u64, Error> {
         match statement.form() {
             Form::Named(named) => self.wrapper().execute(named, params).await,
-            Form::Text(sql, _) if self.pooler() == Pooler::None => self.wrapper().execute(sql, params).await,
-            Form::Text(..) => self.query(statement, params).await.map(|rows| rows.len() as u64),
+            Form::Text(sql, types) if self.pooler() == Pooler::Transaction => {
+                let rows = self.wrapper().query_typed_raw(sql, typed(sql, params, types)).await?;
+                futures_util::pin_mut!(rows);
+                while rows.try_next().await?.is_some() {}
+                Ok(rows.rows_affected().unwrap_or(0))
+            }
+            Form::Text(sql, _) => self.wrapper().execute(sql, params).await,
         }
     }
 }

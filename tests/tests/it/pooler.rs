@@ -159,6 +159,12 @@ async fn the_api_replay_prune_and_reconcile_work_through_the_pooler() {
     let listed =
         api_answer(seller_accounts(&accounts, api_request("GET", "/seller-accounts", Some(&session), None)).await);
     assert_eq!(listed.body["seller_accounts"].as_array().map(Vec::len), Some(1), "{listed:?}");
+    // DELETE decides 204 or 404 by the rows the statement affected.
+    let path = format!("/seller-accounts/{}", created.body["id"].as_str().unwrap());
+    let deleted = api_answer(seller_accounts(&accounts, api_request("DELETE", &path, Some(&session), None)).await);
+    assert_eq!(deleted.status, 204, "{deleted:?}");
+    let again = api_answer(seller_accounts(&accounts, api_request("DELETE", &path, Some(&session), None)).await);
+    assert_eq!(again.status, 404, "{again:?}");
 
     // replay and prune: the CLI's library calls over a pooled connection.
     let client = pooler_pool(&url, 1).get().await.unwrap();
