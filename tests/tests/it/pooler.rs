@@ -126,12 +126,16 @@ async fn the_api_replay_prune_and_reconcile_work_through_the_pooler() {
     }
     let session = token("user_ada", Some(("org_a", "org:admin")));
 
-    // sync-status: twenty readers at once.
-    let status_state = api_state(&url, through_pooler());
-    let views = futures_util::future::join_all((0..20).map(|_| async {
-        api_answer(sync_status::handle(&status_state, api_request("GET", "/sync-status", Some(&session), None)).await)
-    }))
-    .await;
+    // sync-status: twenty instances (one connection each) reading at once.
+    let instances: Vec<_> = (0..20).map(|_| api_state(&url, through_pooler())).collect();
+    let views =
+        futures_util::future::join_all(instances.iter().map(|state| {
+            let session = &session;
+            async move {
+                api_answer(sync_status::handle(state, api_request("GET", "/sync-status", Some(session), None)).await)
+            }
+        }))
+        .await;
     for view in &views {
         assert_eq!(view.status, 200, "{view:?}");
         assert_eq!(view.body["active_organization"]["clerk_org_id"], "org_a", "{view:?}");
