@@ -31,7 +31,8 @@ pub const FUNCTIONS: [&str; 6] =
 pub const REFERENCE: &str = "lambda-reference";
 
 pub const BUDGET_FIRST_POLL_MS: f64 = 10.0;
-pub const BUDGET_BINARY_BYTES: u64 = 8 * 1024 * 1024;
+/// Per function, arm64 (what the template deploys); issue 17 retired the 8 MB of issue 7.
+pub const BUDGET_BINARY_BYTES: u64 = 10 * 1024 * 1024;
 pub const BUDGET_PEAK_RSS_KIB: u64 = 32 * 1024;
 
 /// How long a function may take to poll or answer before the run fails.
@@ -444,17 +445,18 @@ pub fn sizes_table(columns: &[(&str, Vec<(String, u64)>)]) -> String {
     for (arch, _) in columns {
         out.push_str(&format!(" {arch} |"));
     }
-    out.push_str(&format!(" budget ≤ {} MiB |\n|---|", BUDGET_BINARY_BYTES / (1024 * 1024)));
+    out.push_str(&format!(" budget ≤ {} MiB arm64 |\n|---|", BUDGET_BINARY_BYTES / (1024 * 1024)));
     out.push_str(&"---|".repeat(columns.len() + 1));
     out.push('\n');
     let names = columns.first().map(|(_, sizes)| sizes.iter().map(|(n, _)| n.as_str()).collect()).unwrap_or(vec![]);
     for name in names {
         out.push_str(&format!("| {name} |"));
         let mut met = true;
-        for (_, sizes) in columns {
+        let budgeted = |arch: &str| arch.contains("arm64") || !columns.iter().any(|(a, _)| a.contains("arm64"));
+        for (arch, sizes) in columns {
             match sizes.iter().find(|(n, _)| n == name) {
                 Some((_, bytes)) => {
-                    met &= *bytes <= BUDGET_BINARY_BYTES;
+                    met &= !budgeted(arch) || *bytes <= BUDGET_BINARY_BYTES;
                     out.push_str(&format!(" {:.2} MiB ({bytes} B) |", *bytes as f64 / (1024.0 * 1024.0)));
                 }
                 None => out.push_str(" – |"),

@@ -15,7 +15,7 @@ use clerk_sync::{
         Kind, Report,
     },
     seller_accounts::{self, StoreError},
-    sync::health::{self, Health, Thresholds},
+    health::{self, Health, Thresholds},
     sync::overview::{self, Overview},
     sync::prune::{self, PruneOptions, PruneReport},
     sync::replay::{self, ReplayFilter, ReplaySummary},

@@ -16,7 +16,7 @@ use serde_json::Value;
 const BIN: &str = env!("CARGO_BIN_EXE_clerk-sync");
 
 /// The settings a developer's shell may hold that would change what a command does.
-const CLEARED: [&str; 14] = [
+const CLEARED: [&str; 33] = [
     "DATABASE_URL",
     "MIGRATION_DATABASE_URL",
     "DB_POOLER",
@@ -31,6 +31,26 @@ const CLEARED: [&str; 14] = [
     "CLERK_ISSUER",
     "CLERK_AUTHORIZED_PARTIES",
     "CLERK_WEBHOOK_DEV_BYPASS",
+    // AWS: keys, profiles, region, endpoints and the other credential sources of the default chain.
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+    "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_ARN",
+    "AWS_ROLE_SESSION_NAME",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    "AWS_EC2_METADATA_DISABLED",
 ];
 
 fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
@@ -450,4 +470,45 @@ async fn migrate_through_pgbouncer_says_so_and_prefers_the_migration_url() {
     let client = clerk_sync_tests::connect(&other.url).await;
     let applied: i64 = client.query_one("SELECT count(*) FROM clerk_sync_migrations", &[]).await.unwrap().get(0);
     assert_eq!(applied as usize, clerk_sync::db::migrate::MIGRATIONS.len());
+}
+
+/// Outside Lambda the credentials, region and endpoint come from AWS's default chain: here a named
+/// profile in a config and a credentials file the test writes, with no key in the environment.
+#[tokio::test]
+async fn the_database_url_secret_is_fetched_with_a_named_profile() {
+    let db = TestDb::spawn().await;
+    let arn = moto::create_secret(&db.url).await;
+    let dir = temp_dir("clerk-sync-aws-profile");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (config, credentials) = (dir.join("config"), dir.join("credentials"));
+    std::fs::write(
+        &config,
+        format!(
+            "[default]\nregion = eu-north-1\n\n[profile clerk-sync-test]\nregion = {}\nendpoint_url = {}\n",
+            moto::REGION,
+            moto::endpoint()
+        ),
+    )
+    .unwrap();
+    std::fs::write(&credentials, "[clerk-sync-test]\naws_access_key_id = test\naws_secret_access_key = test\n")
+        .unwrap();
+    let env = [
+        ("AWS_PROFILE", "clerk-sync-test"),
+        ("AWS_CONFIG_FILE", config.to_str().unwrap()),
+        ("AWS_SHARED_CREDENTIALS_FILE", credentials.to_str().unwrap()),
+        // Nothing to find on this machine's instance metadata: fail fast if the profile is not used.
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("DATABASE_URL_SECRET_ARN", &arn),
+    ];
+    let status = clerk_sync(&["status", "--json"], &env);
+    assert!(status.status.success(), "{}", text(&status));
+    assert!(!text(&status).contains("postgres://"), "never the URL: {}", text(&status));
+
+    // The same profile without its keys: refused, naming the variable and where credentials come from.
+    std::fs::write(&credentials, "").unwrap();
+    let refused = clerk_sync(&["status"], &env);
+    let out = text(&refused);
+    assert!(!refused.status.success(), "{out}");
+    assert!(out.contains("DATABASE_URL_SECRET_ARN") && out.contains("AWS_PROFILE"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

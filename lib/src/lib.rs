@@ -28,6 +28,7 @@ pub mod clerk;
 pub mod config;
 pub mod db;
 pub mod http;
+pub mod health;
 pub mod ids;
 pub mod metrics;
 pub mod reconcile;

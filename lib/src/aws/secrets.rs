@@ -10,34 +10,37 @@
 //! [`load`] returns a [`Source`] that answers those variables from the
 //! fetched values and everything else from the base source, so the usual
 //! `from_source` constructors read it unchanged. Without any `*_ARN` it does
-//! not touch AWS at all. The call is configured from the same source
-//! (`AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN`, as
-//! Lambda sets them; `AWS_REGION` for secrets named without an ARN;
-//! `AWS_ENDPOINT_URL[_SECRETS_MANAGER]`); see `SecretsManager` below for why it
-//! is not the AWS SDK.
+//! not touch AWS at all: no SDK client is built, no configuration file read.
+//!
+//! The call is the AWS SDK's `GetSecretValue`. Credentials: the source's
+//! `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN` when it
+//! holds them (what Lambda sets: nothing else is read at cold start), else
+//! `aws-config`'s default chain (profiles with `AWS_PROFILE`, assume-role,
+//! web identity, container and instance metadata; SSO and
+//! `credential_process` profiles where the binary enables aws-config's `sso`
+//! and `credentials-process` features, as the CLI does; the functions do not,
+//! for size). Region: the secret's ARN's, else `AWS_REGION` /
+//! `AWS_DEFAULT_REGION`, else the chain's. Endpoint:
+//! `AWS_ENDPOINT_URL_SECRETS_MANAGER`, else `AWS_ENDPOINT_URL` (the chain
+//! also honours a profile's `endpoint_url`). The chain reads the process
+//! environment and `~/.aws` itself; of the source it takes the region, the
+//! endpoint and `AWS_PROFILE`.
 
-use std::{
-    fmt,
-    time::{Duration, SystemTime},
-};
+use std::{fmt, time::Duration};
 
-use aws_credential_types::Credentials;
-use aws_sigv4::{
-    http_request::{sign, SignableBody, SignableRequest, SigningSettings},
-    sign::v4,
+use aws_config::{retry::RetryConfig, timeout::TimeoutConfig, BehaviorVersion, Region};
+use aws_sdk_secretsmanager::{
+    config::{http::HttpResponse, Credentials},
+    error::{ProvideErrorMetadata, SdkError},
+    operation::get_secret_value::GetSecretValueError,
+    Client,
 };
-use bytes::Bytes;
-use http_body_util::Full;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
 use serde_json::Value;
 use zeroize::Zeroize;
 
-use crate::{
-    config::{ConfigError, Source},
-    http::client::{self, HttpClient},
-};
+use crate::config::{ConfigError, Source};
 
 /// A `*_ARN` variable and the variables it stands for (any of which set
 /// beside it is a conflict).
@@ -112,7 +115,10 @@ pub async fn load<S: Source>(base: S) -> Result<Resolved<S>, ConfigError> {
     if wanted.is_empty() {
         return Ok(Resolved { base, values: Vec::new() });
     }
-    let aws = SecretsManager::from_source(&base)?;
+    // When every secret is named by ARN, the first one's region spares the
+    // chain a region lookup; a secret named without one reads the configured.
+    let arn_regions = wanted.iter().map(|(_, arn)| arn_region(arn)).collect::<Option<Vec<_>>>();
+    let aws = SecretsManager::from_source(&base, arn_regions.and_then(|regions| regions.first().copied())).await?;
     let fetched =
         futures_util::future::try_join_all(wanted.iter().map(|(var, arn)| aws.get_secret_value(var, arn))).await?;
     let mut values = Vec::new();
@@ -124,189 +130,154 @@ pub async fn load<S: Source>(base: S) -> Result<Resolved<S>, ConfigError> {
 }
 
 /// Cold starts must not hang on an unreachable endpoint: Lambda gives the
-/// whole init phase 10 s (connecting gives up after 2 s, see
-/// [`crate::http::client`]).
+/// whole init phase 10 s.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(7);
-/// As the SDK's standard retry mode: three attempts, for throttling, 5xx
+/// The SDK's standard retry mode: three attempts, for throttling, 5xx
 /// answers and transport failures.
 const MAX_ATTEMPTS: u32 = 3;
-/// A secret is at most 64 KiB; the answer wraps it in a little JSON.
-const MAX_ANSWER: usize = 256 * 1024;
 
-/// `GetSecretValue`, the one Secrets Manager call the functions make: a JSON
-/// POST signed with SigV4 by `aws-sigv4` (the SDK's own signer) and sent with
-/// the process's shared HTTP client ([`crate::http::client`]). The SDK for this one call (its
-/// runtime, the STS client behind `aws-config`, an HTTP/2 stack) made every
-/// function binary several MiB larger and over budget (BENCHMARKS.md).
-///
-/// Credentials are the environment's (`AWS_ACCESS_KEY_ID`,
-/// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`: what Lambda sets); the
-/// endpoint is `AWS_ENDPOINT_URL_SECRETS_MANAGER`, else `AWS_ENDPOINT_URL`,
-/// else the regional one of the ARN's partition.
+/// The SDK client, configured from the source (see the module doc).
 struct SecretsManager {
-    http: &'static HttpClient,
-    credentials: Credentials,
-    /// `AWS_REGION`/`AWS_DEFAULT_REGION`, for secrets named without an ARN.
-    region: Option<String>,
-    /// An endpoint override (`scheme://authority/`), checked up front.
-    endpoint: Option<String>,
-}
-
-/// How one attempt failed.
-enum Failure {
-    /// Worth another attempt: throttling, a 5xx answer, a transport fault.
-    Transient(String),
-    /// The answer is final: the secret is missing, access denied, …
-    Final(String),
+    client: Client,
+    /// Whether the client has a region, for secrets named without an ARN.
+    has_region: bool,
+    /// Credentials from the default chain rather than the source: a failure
+    /// to find them gets a hint.
+    chain: bool,
 }
 
 impl SecretsManager {
-    fn from_source(src: &impl Source) -> Result<Self, ConfigError> {
-        let (Some(id), Some(key)) = (src.get("AWS_ACCESS_KEY_ID"), src.get("AWS_SECRET_ACCESS_KEY")) else {
-            return Err(ConfigError::Missing {
-                var: "AWS_ACCESS_KEY_ID",
-                hint: "*_ARN secrets are fetched with the credentials Lambda sets (AWS_ACCESS_KEY_ID, \
-                       AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN); elsewhere export them, e.g. \
-                       eval \"$(aws configure export-credentials --format env)\"",
-            });
-        };
-        let credentials = Credentials::new(
-            id.trim(),
-            key.trim(),
-            src.get("AWS_SESSION_TOKEN").map(|t| t.trim().to_string()),
-            None,
-            "env",
-        );
-        let region = src.get("AWS_REGION").or_else(|| src.get("AWS_DEFAULT_REGION")).map(|r| r.trim().to_string());
+    /// The region: `AWS_REGION`/`AWS_DEFAULT_REGION`, else `arn_region`
+    /// (every secret's ARN names its own), else the chain's.
+    async fn from_source(src: &impl Source, arn_region: Option<&str>) -> Result<Self, ConfigError> {
+        let region = src
+            .get("AWS_REGION")
+            .or_else(|| src.get("AWS_DEFAULT_REGION"))
+            .map(|r| r.trim().to_string())
+            .filter(|r| !r.is_empty())
+            .or_else(|| arn_region.map(str::to_string))
+            .map(Region::new);
         let endpoint = match src.get("AWS_ENDPOINT_URL_SECRETS_MANAGER") {
             Some(url) => Some(endpoint_override("AWS_ENDPOINT_URL_SECRETS_MANAGER", &url)?),
             None => src.get("AWS_ENDPOINT_URL").map(|url| endpoint_override("AWS_ENDPOINT_URL", &url)).transpose()?,
         };
-        let http = client::shared()
-            .and_then(|http| http.https_ready().map(|()| http))
-            .map_err(|e| ConfigError::Invalid { var: "AWS_ENDPOINT_URL", reason: e.to_string() })?;
-        Ok(Self { http, credentials, region, endpoint })
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+            .operation_timeout(OPERATION_TIMEOUT)
+            .build();
+        let retries = RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS);
+        let credentials = static_credentials(src);
+        let chain = credentials.is_none();
+        let mut config = match credentials {
+            // Lambda (and the tests): the keys are at hand, read nothing else.
+            Some(credentials) => aws_sdk_secretsmanager::Config::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .credentials_provider(credentials)
+                .region(region.clone()),
+            None => {
+                let mut loader = aws_config::defaults(BehaviorVersion::latest())
+                    .timeout_config(timeouts.clone())
+                    .retry_config(retries.clone());
+                if let Some(region) = region.clone() {
+                    loader = loader.region(region);
+                }
+                if let Some(url) = &endpoint {
+                    loader = loader.endpoint_url(url);
+                }
+                // The chain reads the process environment itself; a source
+                // that is not it (a test's) still picks the profile.
+                if let Some(profile) = src.get("AWS_PROFILE").map(|p| p.trim().to_string()).filter(|p| !p.is_empty()) {
+                    loader = loader.profile_name(profile);
+                }
+                aws_sdk_secretsmanager::config::Builder::from(&loader.load().await)
+            }
+        };
+        config = config.timeout_config(timeouts).retry_config(retries);
+        if let Some(url) = endpoint {
+            config = config.endpoint_url(url);
+        }
+        let config = config.build();
+        let has_region = config.region().is_some();
+        Ok(Self { client: Client::from_conf(config), has_region, chain })
     }
 
     /// The secret string `secret_id` (an ARN, or a name in the configured
     /// region) holds; errors name `var`, never a value.
     async fn get_secret_value(&self, var: &'static str, secret_id: &str) -> Result<SecretString, ConfigError> {
-        let fetch_error = |reason: String| ConfigError::Fetch { var, reason };
+        let mut request = self.client.get_secret_value().secret_id(secret_id).customize();
         // A secret lives in its ARN's region, whatever the function's.
-        let region = arn_region(secret_id)
-            .map(str::to_string)
-            .or_else(|| self.region.clone())
-            .ok_or(ConfigError::Missing { var: "AWS_REGION", hint: "a secret named without its ARN needs a region" })?;
-        let url = match &self.endpoint {
-            Some(url) => url.clone(),
-            None => format!("https://secretsmanager.{region}.{}/", dns_suffix(secret_id)),
-        };
-        let body = serde_json::json!({ "SecretId": secret_id }).to_string();
-        let attempts = async {
-            let mut last = String::new();
-            for attempt in 1..=MAX_ATTEMPTS {
-                if attempt > 1 {
-                    tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
-                }
-                match self.attempt(&url, &region, &body).await {
-                    Ok(value) => return Ok(value),
-                    Err(Failure::Final(reason)) => return Err(reason),
-                    Err(Failure::Transient(reason)) => last = reason,
-                }
+        match arn_region(secret_id) {
+            Some(region) => {
+                request = request
+                    .config_override(aws_sdk_secretsmanager::Config::builder().region(Region::new(region.to_string())))
             }
-            Err(last)
-        };
-        let value = tokio::time::timeout(OPERATION_TIMEOUT, attempts)
-            .await
-            .map_err(|_| fetch_error("timed out".into()))?
-            .map_err(fetch_error)?;
-        match value {
-            Some(value) if !value.expose_secret().trim().is_empty() => {
-                Ok(SecretString::from(value.expose_secret().trim().to_string()))
+            None if !self.has_region => {
+                return Err(ConfigError::Missing {
+                    var: "AWS_REGION",
+                    hint: "a secret named without its ARN needs a region",
+                })
             }
-            Some(_) => Err(ConfigError::Invalid { var, reason: "the secret is empty".into() }),
-            None => Err(ConfigError::Invalid {
+            None => {}
+        }
+        let answer = request.send().await.map_err(|e| ConfigError::Fetch { var, reason: self.reason(&e) })?;
+        let Some(mut value) = answer.secret_string else {
+            return Err(ConfigError::Invalid {
                 var,
                 reason: "the secret holds binary data; store the value as a secret string".into(),
-            }),
-        }
-    }
-
-    /// One signed request. `Ok(None)`: the secret holds binary data only.
-    async fn attempt(&self, url: &str, region: &str, body: &str) -> Result<Option<SecretString>, Failure> {
-        const HEADERS: [(&str, &str); 2] =
-            [("content-type", "application/x-amz-json-1.1"), ("x-amz-target", "secretsmanager.GetSecretValue")];
-        let identity = self.credentials.clone().into();
-        let signing = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(region)
-            .name("secretsmanager")
-            .time(SystemTime::now())
-            .settings(SigningSettings::default())
-            .build()
-            .map_err(|e| Failure::Final(format!("cannot sign the request: {e}")))?
-            .into();
-        let signable = SignableRequest::new("POST", url, HEADERS.into_iter(), SignableBody::Bytes(body.as_bytes()))
-            .and_then(|request| sign(request, &signing))
-            .map_err(|e| Failure::Final(format!("cannot sign the request: {e}")))?;
-        let mut request = http::Request::post(url);
-        for (name, value) in HEADERS {
-            request = request.header(name, value);
-        }
-        let mut request = request
-            .body(Full::new(Bytes::copy_from_slice(body.as_bytes())))
-            .map_err(|e| Failure::Final(format!("cannot build the request: {e}")))?;
-        signable.into_parts().0.apply_to_request_http1x(&mut request);
-
-        let response = self.http.send(request, ATTEMPT_TIMEOUT, MAX_ANSWER).await.map_err(|e| match e {
-            // The client checked the roots up front (`from_source`).
-            client::Error::Tls(reason) => Failure::Final(reason),
-            e => Failure::Transient(crate::report::error_chain(&e)),
-        })?;
-        let status = response.status;
-        let error_type = response.headers.get("x-amzn-errortype").and_then(|v| v.to_str().ok()).map(str::to_string);
-        let mut answer: Vec<u8> = response.body.into();
-        let outcome = if status.is_success() {
-            match serde_json::from_slice::<SecretValue>(&answer) {
-                Ok(value) => Ok(value.secret_string.map(SecretString::from)),
-                Err(_) => Err(Failure::Final("the answer is not a GetSecretValue result".into())),
-            }
-        } else {
-            // JSON as the service answers; XML (`<Code>`, `<Message>`) as
-            // some front ends and emulators do; else the status alone.
-            let error = serde_json::from_slice::<AwsError>(&answer).unwrap_or_else(|_| AwsError {
-                kind: xml_text(&answer, "Code"),
-                message: xml_text(&answer, "Message"),
             });
-            let code = error.kind.as_deref().or(error_type.as_deref()).map(error_code).unwrap_or("").to_string();
-            let code = if code.is_empty() { status.to_string() } else { code };
-            let reason = match error.message {
-                Some(message) => format!("{code}: {message}"),
-                None => code.clone(),
-            };
-            let transient = status.is_server_error()
-                || status == http::StatusCode::TOO_MANY_REQUESTS
-                || code.contains("Throttling");
-            Err(if transient { Failure::Transient(reason) } else { Failure::Final(reason) })
         };
-        answer.zeroize();
-        outcome
+        let trimmed = value.trim();
+        if trimmed.is_empty() {
+            value.zeroize();
+            return Err(ConfigError::Invalid { var, reason: "the secret is empty".into() });
+        }
+        if trimmed.len() == value.len() {
+            return Ok(SecretString::from(value));
+        }
+        let secret = SecretString::from(trimmed.to_string());
+        value.zeroize();
+        Ok(secret)
+    }
+
+    /// What went wrong, for the message: the service's error code and
+    /// message, or the transport's chain of causes. Never a secret: an error
+    /// answer holds none.
+    fn reason(&self, error: &SdkError<GetSecretValueError, HttpResponse>) -> String {
+        let SdkError::ServiceError(service) = error else {
+            let reason = crate::report::error_chain(error);
+            if self.chain && reason.contains("credentials") {
+                return format!(
+                    "{reason} (credentials come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, else AWS's \
+                     default chain: AWS_PROFILE and ~/.aws/config, SSO, web identity, container or instance \
+                     metadata)"
+                );
+            }
+            return reason;
+        };
+        // JSON as the service answers; XML (`<Code>`, `<Message>`) as some
+        // front ends and emulators do (moto's signature checks); else the
+        // status alone.
+        let body = service.raw().body().bytes().unwrap_or_default();
+        let code = service.err().code().map(str::to_string).or_else(|| xml_text(body, "Code"));
+        let message = service.err().message().map(str::to_string).or_else(|| xml_text(body, "Message"));
+        let code = code.unwrap_or_else(|| format!("HTTP {}", service.raw().status().as_u16()));
+        match message {
+            Some(message) => format!("{code}: {message}"),
+            None => code,
+        }
     }
 }
 
-#[derive(Deserialize)]
-struct SecretValue {
-    #[serde(rename = "SecretString")]
-    secret_string: Option<String>,
-}
-
-#[derive(Default, Deserialize)]
-struct AwsError {
-    #[serde(rename = "__type")]
-    kind: Option<String>,
-    #[serde(alias = "Message")]
-    message: Option<String>,
+/// The source's own keys, as Lambda sets them; `None` leaves credentials
+/// to the default chain.
+fn static_credentials(src: &impl Source) -> Option<Credentials> {
+    let id = src.get("AWS_ACCESS_KEY_ID").filter(|v| !v.trim().is_empty())?;
+    let key = src.get("AWS_SECRET_ACCESS_KEY").filter(|v| !v.trim().is_empty())?;
+    let token = src.get("AWS_SESSION_TOKEN").map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
+    Some(Credentials::new(id.trim(), key.trim(), token, None, "environment"))
 }
 
 /// The text of the first `<tag>…</tag>` in an XML error body.
@@ -317,14 +288,8 @@ fn xml_text(body: &[u8], tag: &str) -> Option<String> {
     Some(text[start..end].trim().to_string()).filter(|t| !t.is_empty())
 }
 
-/// `aws.protocol#ResourceNotFoundException:http://…` → `ResourceNotFoundException`.
-fn error_code(raw: &str) -> &str {
-    let code = raw.rsplit_once('#').map_or(raw, |(_, code)| code);
-    code.split_once(':').map_or(code, |(code, _)| code).trim()
-}
-
 /// An endpoint override as `scheme://authority/`; anything else is refused
-/// here rather than met by the signer.
+/// here rather than met by the SDK.
 fn endpoint_override(var: &'static str, url: &str) -> Result<String, ConfigError> {
     let invalid = || ConfigError::Invalid { var, reason: "expected http(s)://host[:port]".into() };
     let uri: http::Uri = url.trim().parse().map_err(|_| invalid())?;
@@ -340,14 +305,6 @@ fn arn_region(arn: &str) -> Option<&str> {
     match (parts.next(), parts.next(), parts.next(), parts.next()) {
         (Some("arn"), Some(_), Some("secretsmanager"), Some(region)) if !region.is_empty() => Some(region),
         _ => None,
-    }
-}
-
-/// The regional endpoints' domain in the ARN's partition.
-fn dns_suffix(arn: &str) -> &'static str {
-    match arn.split(':').nth(1) {
-        Some("aws-cn") => "amazonaws.com.cn",
-        _ => "amazonaws.com",
     }
 }
 
@@ -480,21 +437,6 @@ mod tests {
     }
 
     #[test]
-    fn aws_error_codes_lose_their_namespace_and_uri() {
-        assert_eq!(error_code("ResourceNotFoundException"), "ResourceNotFoundException");
-        assert_eq!(error_code("com.amazonaws.secretsmanager#AccessDeniedException"), "AccessDeniedException");
-        assert_eq!(
-            error_code("aws.protocoltests#ThrottlingException:http://internal.amazon.com/"),
-            "ThrottlingException"
-        );
-        let xml =
-            b"<ErrorResponse><Error><Code>SignatureDoesNotMatch</Code><Message>no</Message></Error></ErrorResponse>";
-        assert_eq!(xml_text(xml, "Code").as_deref(), Some("SignatureDoesNotMatch"));
-        assert_eq!(xml_text(xml, "Message").as_deref(), Some("no"));
-        assert_eq!(xml_text(b"{}", "Code"), None);
-    }
-
-    #[test]
     fn endpoint_overrides_are_scheme_and_authority_only() {
         let ok = |url: &str| endpoint_override("AWS_ENDPOINT_URL", url).ok();
         assert_eq!(ok("http://127.0.0.1:5000").as_deref(), Some("http://127.0.0.1:5000/"));
@@ -508,22 +450,6 @@ mod tests {
         }
     }
 
-    #[test]
-    fn regional_endpoints_follow_the_partition() {
-        assert_eq!(dns_suffix("arn:aws:secretsmanager:eu-west-1:1:secret:x"), "amazonaws.com");
-        assert_eq!(dns_suffix("arn:aws-cn:secretsmanager:cn-north-1:1:secret:x"), "amazonaws.com.cn");
-        assert_eq!(dns_suffix("arn:aws-us-gov:secretsmanager:us-gov-west-1:1:secret:x"), "amazonaws.com");
-        assert_eq!(dns_suffix("plain-name"), "amazonaws.com");
-    }
-
-    #[tokio::test]
-    async fn fetching_needs_environment_credentials() {
-        let base: HashMap<&str, &str> =
-            HashMap::from([("DATABASE_URL_SECRET_ARN", "arn:aws:secretsmanager:eu-west-1:1:secret:db")]);
-        let e = load(&base).await.err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(e.starts_with("AWS_ACCESS_KEY_ID is not set"), "{e}");
-    }
-
     #[tokio::test]
     async fn a_variable_and_its_arn_together_are_refused() {
         let base: HashMap<&str, &str> =
@@ -533,5 +459,30 @@ mod tests {
         let base: HashMap<&str, &str> = HashMap::from([("ENCRYPTION_KEYS", "k:x"), ("ENCRYPTION_KEY_ARN", "arn:x")]);
         let e = load(&base).await.err().map(|e| e.to_string()).unwrap_or_default();
         assert!(e.contains("ENCRYPTION_KEY_ARN") && e.contains("ENCRYPTION_KEYS"), "{e}");
+    }
+
+    #[test]
+    fn the_sources_own_keys_are_used_as_they_are() {
+        let keys: HashMap<&str, &str> = HashMap::from([
+            ("AWS_ACCESS_KEY_ID", " AKID "),
+            ("AWS_SECRET_ACCESS_KEY", "key"),
+            ("AWS_SESSION_TOKEN", "tok"),
+        ]);
+        let credentials = static_credentials(&keys);
+        assert_eq!(credentials.as_ref().map(|c| c.access_key_id()), Some("AKID"));
+        assert_eq!(credentials.as_ref().and_then(|c| c.session_token()), Some("tok"));
+        // Half a key pair, or none: the default chain (profiles, SSO, instance metadata).
+        let half: HashMap<&str, &str> = HashMap::from([("AWS_ACCESS_KEY_ID", "AKID")]);
+        assert!(static_credentials(&half).is_none());
+        assert!(static_credentials(&HashMap::<&str, &str>::new()).is_none());
+    }
+
+    #[test]
+    fn xml_error_bodies_give_their_code_and_message() {
+        let xml =
+            b"<ErrorResponse><Error><Code>SignatureDoesNotMatch</Code><Message>no</Message></Error></ErrorResponse>";
+        assert_eq!(xml_text(xml, "Code").as_deref(), Some("SignatureDoesNotMatch"));
+        assert_eq!(xml_text(xml, "Message").as_deref(), Some("no"));
+        assert_eq!(xml_text(b"{}", "Code"), None);
     }
 }

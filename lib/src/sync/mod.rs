@@ -41,7 +41,6 @@ mod deletes;
 mod deliver;
 mod domains;
 mod event;
-pub mod health;
 mod invitations;
 mod memberships;
 mod organizations;

@@ -196,3 +196,19 @@ async fn the_fetch_is_signed_as_aws_checks_it() {
         assert!(!message.contains(TEST_SECRET) && !message.contains(session_secret.as_str()), "{what}: {message}");
     }
 }
+
+#[tokio::test]
+async fn a_secret_named_without_its_arn_is_read_in_the_configured_region() {
+    let arn = moto::create_secret(TEST_SECRET).await;
+    // `arn:…:secret:<name>-<6 random characters>`: the name alone.
+    let name = arn.rsplit_once(":secret:").and_then(|(_, rest)| rest.rsplit_once('-')).map(|(name, _)| name);
+    let name = name.expect("an ARN from moto").to_string();
+    let env = secrets::load(vars(vec![("CLERK_WEBHOOK_SECRET_ARN", name.clone())])).await.expect("found by name");
+    assert_eq!(env.get("CLERK_WEBHOOK_SECRET").as_deref(), Some(TEST_SECRET));
+
+    // Static keys and no region anywhere in the source: refused before any call.
+    let mut no_region = vars(vec![("CLERK_WEBHOOK_SECRET_ARN", name)]).0;
+    no_region.retain(|(k, _)| *k != "AWS_REGION");
+    let error = secrets::load(Vars(no_region)).await.expect_err("no region");
+    assert!(matches!(error, ConfigError::Missing { var: "AWS_REGION", .. }), "{error:?}");
+}

@@ -4,7 +4,7 @@
 //! p50 and p99 over the last day; the replay backlog; how fresh the last
 //! reconcile is; and, against thresholds, whether all is well.
 //!
-//! Like [`super::overview`], it sees every tenant: an operator's view, for
+//! Like [`crate::sync::overview`], it sees every tenant: an operator's view, for
 //! whoever holds `DATABASE_URL`. The tenant-facing sync-status page does not
 //! use it.
 //!
@@ -19,7 +19,7 @@ use std::time::Duration;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::overview::EventCount;
+use crate::sync::overview::EventCount;
 use crate::{
     clerk::FAMILIES,
     db::{Client, DbError},
