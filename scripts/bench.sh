@@ -6,13 +6,16 @@
 #
 # Builds the function binaries with `cargo lambda build --release` (x86_64, and arm64 through zig
 # unless BENCH_ARM64=0), then runs the criterion micro-benchmarks, the vault bench, the per-event
-# latency run (direct and through the 0.25 ms proxy), the cold-start/size/memory run and the
-# reconcile run (the release `clerk-sync reconcile` against the fake Backend API). The
-# database is a throwaway PostgreSQL cluster (see tests/src/postgres.rs) unless TEST_DATABASE_URL
-# or DATABASE_URL names a server where the user may CREATE DATABASE.
+# latency run (directly and through the 0.25 ms proxy, on each connection path: direct with named
+# statements, unnamed statements, through PgBouncer), the sustained load through PgBouncer (issue
+# 16: 100 deliveries a second for 60 s from 20 instances, 4 server connections; needs pgbouncer),
+# the cold-start/size/memory run and the reconcile run (the release `clerk-sync reconcile` against
+# the fake Backend API). The database is a throwaway PostgreSQL cluster (see tests/src/postgres.rs)
+# unless TEST_DATABASE_URL or DATABASE_URL names a server where the user may CREATE DATABASE.
 #
 # Knobs: BENCH_EVENTS (2000 per family), BENCH_WARMUP (200), BENCH_DELAYS_US (0,250),
-# BENCH_COLD_RUNS (20), BENCH_RSS_EVENTS (10000), BENCH_ARM64 (1; 0 skips the arm64 build),
+# BENCH_PATHS (direct,unnamed,pgbouncer), BENCH_BURST (1; 0 skips the sustained load),
+# BENCH_BURST_SECONDS (60), BENCH_COLD_RUNS (20), BENCH_RSS_EVENTS (10000), BENCH_ARM64 (1; 0 skips the arm64 build),
 # BENCH_SKIP_BUILD (0; 1 measures the binaries already in target/bench/), BENCH_RECONCILE (1; 0 skips
 # the reconcile run), BENCH_REPORT_ONLY (0; 1 only reassembles the report from the results already
 # in target/bench-results/).
@@ -59,7 +62,7 @@ echo "== micro-benchmarks"
 cargo bench -p clerk-sync-bench --bench micro
 cargo bench -p clerk-sync --bench vault
 
-echo "== per-event latency against the floor"
+echo "== per-event latency against the floor (each connection path), sustained load through PgBouncer"
 cargo bench -p clerk-sync-bench --bench latency
 
 # The same run on a server that makes commits durable (fsync=on, synchronous_commit=on, as RDS
@@ -67,7 +70,8 @@ cargo bench -p clerk-sync-bench --bench latency
 # the launcher `clerk-sync dev` and the test harness use), removed after.
 echo "== per-event latency, durable commits"
 cargo run -q -p local-postgres -- --set fsync=on --set synchronous_commit=on -- \
-    env BENCH_LATENCY_NAME=latency_durable BENCH_CRITERION=0 cargo bench -p clerk-sync-bench --bench latency
+    env BENCH_LATENCY_NAME=latency_durable BENCH_CRITERION=0 BENCH_BURST=0 BENCH_PATHS=direct \
+    cargo bench -p clerk-sync-bench --bench latency
 
 echo "== sizes, cold start, memory"
 BENCH_LAMBDA_DIR=$X86 cargo bench -p clerk-sync-bench --bench functions
@@ -126,10 +130,16 @@ PY
     echo
     cat "$OUT/latency.md"
     echo
-    echo "The same on a server with durable commits (\`fsync=on\`, \`synchronous_commit=on\`, as RDS):"
+    echo "The same on a server with durable commits (\`fsync=on\`, \`synchronous_commit=on\`, as RDS; direct path):"
     echo
     cat "$OUT/latency_durable.md"
     echo
+    if [[ -f $OUT/pooler_burst.md ]]; then
+        echo "### Sustained load through PgBouncer (\`cargo bench -p clerk-sync-bench --bench latency\`, issue 16)"
+        echo
+        cat "$OUT/pooler_burst.md"
+        echo
+    fi
     echo "### Cold start (\`BENCH_LAMBDA_DIR=target/bench/lambda-x86_64 cargo bench -p clerk-sync-bench --bench functions\`)"
     echo
     cat "$OUT/cold_start.md"

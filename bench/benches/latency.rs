@@ -1,10 +1,15 @@
 //! Per-event latency of the webhook handlers against the floor, directly and
 //! through the 0.25 ms delaying proxy (the report: p50/p99, events/s, ratio,
-//! round trips), then criterion's means for the direct case.
+//! round trips), on each connection path (direct, unnamed statements,
+//! through PgBouncer); then issue 16's sustained load through PgBouncer; then
+//! criterion's means for the direct case.
 //!
 //! `cargo bench -p clerk-sync-bench --bench latency`
-//! (`BENCH_EVENTS`, `BENCH_WARMUP`, `BENCH_DELAYS_US=0,250` override the defaults;
-//! `BENCH_LATENCY_NAME` names the results file, `BENCH_CRITERION=0` skips criterion's part.)
+//! (`BENCH_EVENTS`, `BENCH_WARMUP`, `BENCH_DELAYS_US=0,250`, `BENCH_PATHS=direct,unnamed,pgbouncer`
+//! override the defaults; `BENCH_LATENCY_NAME` names the results file, `BENCH_LATENCY=0` skips
+//! the latency run. The sustained load: `BENCH_BURST=0` skips it, `BENCH_BURST_SECONDS` (60),
+//! `BENCH_BURST_RATE` (100 a second); results in `pooler_burst.md`. `BENCH_CRITERION=0` skips
+//! criterion's part.)
 
 use std::time::{Duration, Instant};
 
@@ -12,6 +17,10 @@ use clerk_sync::WebhookState;
 use clerk_sync_bench::{
     db::BenchDb,
     events::{EventStream, Stream},
+    latency::{
+        pooler_burst::{pooler_burst, BurstOptions},
+        ConnectionPath, PathOptions,
+    },
     LatencyOptions,
 };
 use criterion::Criterion;
@@ -19,6 +28,11 @@ use tokio::runtime::Runtime;
 
 fn env_or<T: std::str::FromStr>(var: &str, default: T) -> T {
     std::env::var(var).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// `VAR=0`.
+fn off(var: &str) -> bool {
+    std::env::var(var).is_ok_and(|v| v == "0")
 }
 
 fn main() {
@@ -32,12 +46,43 @@ fn main() {
             .map(|v| v.split(',').filter_map(|d| d.trim().parse().ok()).collect())
             .unwrap_or(defaults.delays_us),
     };
-    let report = rt.block_on(clerk_sync_bench::latency(&opts)).expect("latency run");
-    let text = report.to_string();
-    println!("{text}");
-    let name = std::env::var("BENCH_LATENCY_NAME").unwrap_or_else(|_| "latency".into());
-    clerk_sync_bench::save(&name, &text, &report).expect("results saved");
-    if std::env::var("BENCH_CRITERION").is_ok_and(|v| v == "0") {
+    let paths = match std::env::var("BENCH_PATHS") {
+        Ok(v) => v
+            .split(',')
+            .map(|p| {
+                <ConnectionPath as clap::ValueEnum>::from_str(p.trim(), true)
+                    .unwrap_or_else(|e| panic!("BENCH_PATHS: {e}"))
+            })
+            .collect(),
+        Err(_) => PathOptions::default().paths,
+    };
+    if !off("BENCH_LATENCY") {
+        let report = rt.block_on(clerk_sync_bench::latency::latency_on(&opts, &paths)).expect("latency run");
+        let text = report.to_string();
+        println!("{text}");
+        let name = std::env::var("BENCH_LATENCY_NAME").unwrap_or_else(|_| "latency".into());
+        clerk_sync_bench::save(&name, &text, &report).expect("results saved");
+    }
+    if !off("BENCH_BURST") {
+        let defaults = BurstOptions::default();
+        let burst = BurstOptions {
+            seconds: env_or("BENCH_BURST_SECONDS", defaults.seconds),
+            rate: env_or("BENCH_BURST_RATE", defaults.rate),
+            ..defaults
+        };
+        // Two workers, as the test runs it.
+        let multi = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("multi-thread runtime");
+        let report = multi.block_on(pooler_burst(&burst)).expect("sustained run");
+        let text = report.to_string();
+        println!("{text}");
+        clerk_sync_bench::save("pooler_burst", &text, &report).expect("results saved");
+        assert!(report.loses_and_doubles_nothing(), "the sustained run lost, doubled or refused deliveries");
+    }
+    if off("BENCH_CRITERION") {
         return;
     }
 
