@@ -10,12 +10,12 @@ use clerk_sync::{
     config::Env,
     db::tls::TlsSettings,
     db::{build_pool, DbError, DbSettings, Pooler},
+    health::{self, Health, Thresholds},
     reconcile::{
         history::{self, RunSummary},
         Kind, Report,
     },
     seller_accounts::{self, StoreError},
-    health::{self, Health, Thresholds},
     sync::overview::{self, Overview},
     sync::prune::{self, PruneOptions, PruneReport},
     sync::replay::{self, ReplayFilter, ReplaySummary},
