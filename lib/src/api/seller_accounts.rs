@@ -112,11 +112,7 @@ async fn answer<B: AsRef<[u8]>>(
     // nothing of a failed attempt was committed.
     let mut retry = Retry::new(Instant::now());
     loop {
-        let client = match state.api.db.client().await {
-            Ok(client) => client,
-            Err(e) if retry.again(None, &e) => continue,
-            Err(e) => return Err(e.into()),
-        };
+        let client = state.api.db.client_for(&mut retry).await?;
         let result = respond(state, &client, request, &method, id, requirement).await;
         match &result {
             Err(e) if e.database_fault().is_some_and(|fault| retry.again(Some(client), fault)) => continue,

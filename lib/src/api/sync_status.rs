@@ -218,11 +218,7 @@ static ORG_SQL: LazyLock<String> = LazyLock::new(|| {
 pub async fn load(state: &ApiState, session: &Session, page: i64, per_page: i64) -> Result<SyncStatus, DbError> {
     let mut retry = crate::db::Retry::new(std::time::Instant::now());
     loop {
-        let client = match state.db.client().await {
-            Ok(client) => client,
-            Err(e) if retry.again(None, &e) => continue,
-            Err(e) => return Err(e),
-        };
+        let client = state.db.client_for(&mut retry).await?;
         let result = read(&client, session, page, per_page).await;
         match &result {
             Err(e) if retry.again(Some(client), e) => continue,

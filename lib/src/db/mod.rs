@@ -298,6 +298,17 @@ impl Database {
         Ok(client)
     }
 
+    /// A pooled connection, as [`Self::client`], getting it once more when
+    /// `retry` allows (a migration on the first request lost its connection).
+    pub async fn client_for(&self, retry: &mut Retry) -> Result<Client, DbError> {
+        loop {
+            match self.client().await {
+                Err(e) if retry.again(None, &e) => continue,
+                other => return other,
+            }
+        }
+    }
+
     /// Takes `client` out of the pool for good and closes its connection,
     /// freeing its slot for a fresh one. For a connection that
     /// [`DbError::poisons_connection`]: returned to the pool, a connection to
@@ -317,11 +328,7 @@ impl Database {
 /// ```ignore
 /// let mut retry = Retry::new(started);
 /// let result = loop {
-///     let client = match db.client().await {
-///         Ok(client) => client,
-///         Err(e) if retry.again(None, &e) => continue,
-///         Err(e) => break Err(e.into()),
-///     };
+///     let client = db.client_for(&mut retry).await?;
 ///     let result = work(&client).await;
 ///     match &result {
 ///         Err(e) if fault(e).is_some_and(|e| retry.again(Some(client), e)) => continue,

@@ -148,9 +148,8 @@ async fn intake<B: AsRef<[u8]>>(
     // recorded: Svix redelivers.
     let mut retry = Retry::new(started);
     let outcome = loop {
-        let client = match state.db.client().await {
+        let client = match state.db.client_for(&mut retry).await {
             Ok(client) => client,
-            Err(e) if retry.again(None, &e) => continue,
             Err(e) => break Err(e),
         };
         let result = sync::deliver(&client, &event, &plan).await;
