@@ -208,8 +208,15 @@ async fn migrations_through_the_pooler_are_safe_at_once() {
     let (ra, rb) = (ra.unwrap(), rb.unwrap());
     assert_eq!(ra.applied.len() + rb.applied.len(), clerk_sync::db::migrate::MIGRATIONS.len(), "{ra:?} {rb:?}");
     let admin = connect(&db.url).await;
-    let locks: i64 =
-        admin.query_one("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'", &[]).await.unwrap().get(0);
+    let locks: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'
+             AND database = (SELECT oid FROM pg_database WHERE datname = $1)",
+            &[&db.name],
+        )
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(locks, 0, "no lock outlives its transaction");
     assert!(clerk_sync::db::migrate::run(&mut a).await.unwrap().applied.is_empty());
 }
