@@ -30,7 +30,7 @@ impl BenchDb {
         admin.batch_execute(&format!("CREATE DATABASE \"{name}\"")).await?;
         let url = with_dbname(&admin_url, &name);
         let mut client = connect(&url).await?;
-        clerk_sync::db::migrate::run(&mut client).await?;
+        clerk_sync::sync::schema::migrate(&mut client).await?;
         client.batch_execute(FLOOR_TABLE).await?;
         Ok(Self { admin_url, name, url })
     }

@@ -1,5 +1,6 @@
-//! `clerk-sync migrate`: the library's migrations over one connection, with
-//! the same TLS as the functions (`sslmode`, `PGSSLMODE`, `PGSSLROOTCERT`).
+//! `clerk-sync migrate`: the library's migrations and event routines over
+//! one connection, with the same TLS as the functions (`sslmode`,
+//! `PGSSLMODE`, `PGSSLROOTCERT`).
 
 use std::time::Duration;
 
@@ -16,11 +17,14 @@ use crate::{
     error::Failure,
 };
 
-/// Apply pending schema migrations to MIGRATION_DATABASE_URL, else DATABASE_URL.
+/// Apply pending schema migrations to MIGRATION_DATABASE_URL, else DATABASE_URL,
+/// and create the event routines this build calls behind a transaction pooler.
 ///
 /// Safe to run at any time and from several places at once: each migration
 /// runs in one transaction under a transaction-level advisory lock, and an
-/// up-to-date database costs one query. Migrations that were applied and
+/// up-to-date database costs a few queries. Run it before deploying a new
+/// build: with DB_POOLER=transaction the functions call routines named for
+/// their own statements, which only this command creates. Migrations that were applied and
 /// then changed or removed stop the run. Behind a transaction pooler
 /// (PgBouncer, RDS Proxy), set MIGRATION_DATABASE_URL to a direct connection.
 #[derive(Debug, Args)]
@@ -52,6 +56,11 @@ impl Failure for MigrateCommandError {
             MigrateCommandError::Migrate(MigrateError::Failed { .. }) => Some(
                 "the failed migration was rolled back and nothing after it ran; fix the cause, then run \
                  clerk-sync migrate again"
+                    .into(),
+            ),
+            MigrateCommandError::Migrate(MigrateError::Routines(_)) => Some(
+                "the migrations were applied; check that the database user may create functions in the schema, then \
+                 run clerk-sync migrate again"
                     .into(),
             ),
             MigrateCommandError::Migrate(MigrateError::Db(_)) => {
@@ -91,6 +100,9 @@ pub fn run(args: MigrateArgs) -> Result<(), MigrateCommandError> {
         }
         println!("applied {} of {} migrations; the database is up to date", report.applied.len(), MIGRATIONS.len());
     }
+    if !report.routines.is_empty() {
+        println!("created {} event routines for this build", report.routines.len());
+    }
     Ok(())
 }
 
@@ -129,7 +141,7 @@ pub async fn apply(url: &str) -> Result<MigrationReport, MigrateCommandError> {
             return Err(DatabaseError::Connect { target: database::describe(&target.config), source: e.into() }.into())
         }
     };
-    Ok(clerk_sync::db::migrate::run(&mut client).await?)
+    Ok(clerk_sync::sync::schema::migrate(&mut client).await?)
 }
 
 /// PgBouncer's answer to a startup parameter it does not pass on.

@@ -45,7 +45,7 @@ impl TestDb {
     pub async fn spawn() -> Self {
         let db = Self::create_empty().await;
         let mut client = db.connect().await;
-        clerk_sync::db::migrate::run(&mut client).await.expect("migrations apply to a fresh database");
+        clerk_sync::sync::schema::migrate(&mut client).await.expect("migrations apply to a fresh database");
         db
     }
 
@@ -316,6 +316,14 @@ impl TestStack {
     pub fn over(db: TestDb) -> Self {
         let url = db.url.clone();
         Self::reaching(db, &url, None, Vec::new)
+    }
+
+    /// The functions set up for a transaction pooler (`DB_POOLER=transaction`:
+    /// unnamed calls of the event routines, `SET LOCAL` timeouts) on a
+    /// direct connection to `db`.
+    pub fn over_pooler(db: TestDb) -> Self {
+        let url = db.url.clone();
+        Self::reaching(db, &url, None, through_pooler)
     }
 
     /// The functions through a PgBouncer in transaction mode with

@@ -242,7 +242,7 @@ async fn start(
         .client()
         .await
         .map_err(|e| DevError::Database { target: target.clone(), reason: crate::error::report(&e) })?;
-    let report = clerk_sync::db::migrate::run(&mut client).await?;
+    let report = clerk_sync::sync::schema::migrate(&mut client).await?;
     drop(client);
 
     let listener = match TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).await {

@@ -27,7 +27,7 @@ include!(concat!(env!("OUT_DIR"), "/migrations.rs"));
 /// History table. Named for the project so it never clashes with an app's own.
 const HISTORY_TABLE: &str = "clerk_sync_migrations";
 /// Advisory lock key: the first 8 bytes of sha256("clerk-sync:migrations").
-const LOCK_KEY: i64 = 0x1c5e_7a3d_90b2_4f61;
+pub(super) const LOCK_KEY: i64 = 0x1c5e_7a3d_90b2_4f61;
 
 impl Migration {
     pub fn checksum(&self) -> String {
@@ -43,6 +43,8 @@ pub enum MigrateError {
     Missing { version: i64, name: String },
     #[error("migration {name} failed: {source}")]
     Failed { name: &'static str, source: tokio_postgres::Error },
+    #[error("creating the event routines failed: {0}")]
+    Routines(#[source] tokio_postgres::Error),
     #[error("database error while migrating: {0}")]
     Db(#[from] tokio_postgres::Error),
 }
@@ -51,6 +53,8 @@ pub enum MigrateError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MigrationReport {
     pub applied: Vec<&'static str>,
+    /// The event routines created ([`super::routines`]).
+    pub routines: Vec<String>,
 }
 
 /// Applies pending migrations; a no-op (one query) when up to date.
@@ -63,7 +67,7 @@ pub async fn run_set(client: &mut Client, migrations: &'static [Migration]) -> R
     match applied_history(client).await {
         Ok(history) => {
             if pending(&history, migrations)?.is_empty() {
-                return Ok(MigrationReport { applied: Vec::new() });
+                return Ok(MigrationReport { applied: Vec::new(), routines: Vec::new() });
             }
         }
         Err(e) if e.code() == Some(&SqlState::UNDEFINED_TABLE) => {}
@@ -74,7 +78,7 @@ pub async fn run_set(client: &mut Client, migrations: &'static [Migration]) -> R
         tracing::info!(migration = name, "applied migration");
         applied.push(name);
     }
-    Ok(MigrationReport { applied })
+    Ok(MigrationReport { applied, routines: Vec::new() })
 }
 
 /// Applies the first pending migration, if any, in one transaction under

@@ -2,6 +2,7 @@
 
 pub mod migrate;
 pub mod pool;
+pub mod routines;
 pub mod statements;
 pub mod tls;
 
@@ -371,6 +372,12 @@ impl Retry {
 /// an email address in a unique violation), or the chain of causes.
 fn describe(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
+        // Behind a transaction pooler: a build deployed before `migrate` ran.
+        Some(db) if db.code() == &SqlState::UNDEFINED_FUNCTION && db.message().contains("clerk_sync_") => format!(
+            "{} (SQLSTATE {}): this build's event routines are missing; run `clerk-sync migrate`",
+            db.message(),
+            db.code().code()
+        ),
         Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
         None => crate::report::error_chain(e),
     }

@@ -3,7 +3,7 @@
 //! a transaction pooler stands between (see [`Pooler`]); and transactions
 //! whose `BEGIN`/`COMMIT` travel in the same flight as their statements.
 
-use std::future::Future;
+use std::{borrow::Cow, future::Future};
 
 use futures_util::TryStreamExt;
 
@@ -12,7 +12,10 @@ use tokio_postgres::{
     Error, Row, Statement,
 };
 
-use super::pool::{Client, Connection, Pooler};
+use super::{
+    pool::{Client, Connection, Pooler},
+    routines::Routine,
+};
 
 /// A statement ready to run on one connection.
 pub enum Prepared {
@@ -21,7 +24,7 @@ pub enum Prepared {
     /// Sent whole with every execution (parse, bind and execute in one
     /// flight): nothing of it outlives the transaction, as a transaction
     /// pooler needs.
-    Unnamed { sql: String, types: Vec<Type> },
+    Unnamed { sql: Cow<'static, str>, types: Cow<'static, [Type]> },
 }
 
 /// Prepares `sql` with its parameter types: once per connection on a
@@ -29,7 +32,22 @@ pub enum Prepared {
 pub async fn prepare(client: &Client, sql: &str, types: &[Type]) -> Result<Prepared, Error> {
     match client.pooler() {
         Pooler::None => client.wrapper().prepare_typed_cached(sql, types).await.map(Prepared::Named),
-        Pooler::Transaction => Ok(Prepared::Unnamed { sql: sql.to_owned(), types: types.to_vec() }),
+        Pooler::Transaction => Ok(Prepared::Unnamed { sql: sql.to_owned().into(), types: types.to_vec().into() }),
+    }
+}
+
+/// Prepares a statement of the event path: the statement itself, once per
+/// connection, on a session of its own; through a transaction pooler, the
+/// call of its server-side routine, which caches the statement's plan per
+/// server session ([`super::routines`]).
+pub async fn prepare_routine(client: &Client, routine: &'static Routine) -> Result<Prepared, Error> {
+    match client.pooler() {
+        Pooler::None => {
+            client.wrapper().prepare_typed_cached(routine.sql(), routine.types()).await.map(Prepared::Named)
+        }
+        Pooler::Transaction => {
+            Ok(Prepared::Unnamed { sql: Cow::Borrowed(routine.call()), types: Cow::Borrowed(routine.types()) })
+        }
     }
 }
 

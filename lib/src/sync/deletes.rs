@@ -3,10 +3,13 @@
 //! roles and permissions, the delete alone.
 
 use crate::db::Client;
-use tokio_postgres::{types::Type, Error, Row};
+use tokio_postgres::{Error, Row};
 
-use super::{event::Params, statements::with_event_types};
-use crate::db::statements::{prepare, transaction};
+use super::event::Params;
+use crate::db::{
+    routines::Routine,
+    statements::{prepare_routine, transaction},
+};
 
 /// A delete and the end of the memberships hanging from it, in one
 /// pipelined transaction: the second statement starts after the first holds
@@ -14,15 +17,12 @@ use crate::db::statements::{prepare, transaction};
 pub(super) async fn delete_and_end_memberships(
     client: &Client,
     event: &Params<'_>,
-    delete_sql: &str,
-    end_sql: &str,
+    delete: &'static Routine,
+    end: &'static Routine,
     clerk_id: &str,
     deleted_ms: i64,
 ) -> Result<Row, Error> {
-    const DELETE_TYPES: [Type; 2] = [Type::TEXT, Type::INT8];
-    let delete_types = with_event_types(&DELETE_TYPES);
-    let (delete, end) =
-        tokio::try_join!(prepare(client, delete_sql, &delete_types), prepare(client, end_sql, &[Type::TEXT]))?;
+    let (delete, end) = tokio::try_join!(prepare_routine(client, delete), prepare_routine(client, end))?;
     let mut params = event.to_vec();
     params.extend_from_slice(&[&clerk_id, &deleted_ms]);
     let end_params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&clerk_id];
@@ -39,12 +39,11 @@ pub(super) async fn delete_and_end_memberships(
 pub(super) async fn delete(
     client: &Client,
     event: &Params<'_>,
-    delete_sql: &str,
+    routine: &'static Routine,
     clerk_id: &str,
     deleted_ms: i64,
 ) -> Result<Row, Error> {
-    const DELETE_TYPES: [Type; 2] = [Type::TEXT, Type::INT8];
-    let stmt = prepare(client, delete_sql, &with_event_types(&DELETE_TYPES)).await?;
+    let stmt = prepare_routine(client, routine).await?;
     let mut params = event.to_vec();
     params.extend_from_slice(&[&clerk_id, &deleted_ms]);
     crate::db::statements::single(client, client.query_one(&stmt, &params)).await

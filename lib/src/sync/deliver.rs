@@ -11,12 +11,12 @@ use super::{
     invitations, memberships, organizations,
     outcome::Outcome,
     roles,
-    statements::{Statements, DELIVERING, EVENT_TYPES, REPLAYING},
+    statements::{Statements, DELIVERING, REPLAYING},
     users,
 };
 use crate::{
     clerk::{Change, Plan},
-    db::{statements::prepare, DbError},
+    db::{statements::prepare_routine, DbError},
 };
 
 /// Records `event` and carries out `plan`, returning what happened.
@@ -37,7 +37,7 @@ pub async fn redeliver(client: &Client, event: &EventRecord<'_>, plan: &Plan) ->
 
 async fn deliver_with(
     client: &Client,
-    statements: &Statements,
+    statements: &'static Statements,
     event: &EventRecord<'_>,
     plan: &Plan,
 ) -> Result<Outcome, DbError> {
@@ -60,7 +60,7 @@ async fn deliver_with(
 
 async fn deliver_once(
     client: &Client,
-    statements: &Statements,
+    statements: &'static Statements,
     event: &EventRecord<'_>,
     plan: &Plan,
     payload_as_text: bool,
@@ -89,8 +89,8 @@ async fn deliver_once(
         Plan::Apply(Change::Domains(change)) => domains::apply(client, statements, &record, change).await?,
         Plan::Apply(Change::Roles(change)) => roles::apply(client, statements, &record, change).await?,
         Plan::Ignore | Plan::Fail(_) => {
-            let sql = if payload_as_text { statements.record_only_as_text } else { statements.record_only };
-            let stmt = prepare(client, sql, &EVENT_TYPES).await?;
+            let routine = if payload_as_text { &statements.record_only_as_text } else { &statements.record_only };
+            let stmt = prepare_routine(client, routine).await?;
             let row = crate::db::statements::single(client, client.query_one(&stmt, &record)).await?;
             return Ok(match (recorded(&row), plan) {
                 (false, _) => Outcome::Duplicate,

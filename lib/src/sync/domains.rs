@@ -3,49 +3,35 @@
 //! soft delete (sql/domain_*.sql).
 
 use crate::db::Client;
-use tokio_postgres::{types::Type, Error, Row};
+use tokio_postgres::{Error, Row};
 
-use super::{
-    deletes::delete,
-    event::Params,
-    statements::{with_event_types, Statements},
-};
+use super::{deletes::delete, event::Params, statements::Statements};
 use crate::{
     clerk::{DomainChange, DomainRecord},
-    db::statements::prepare,
+    db::{routines::Routine, statements::prepare_routine},
 };
-
-/// Domain id, organization id, name, slug, image, domain name, enrollment
-/// mode, verification status, affiliation email, clock.
-const UPSERT_TYPES: [Type; 10] = [
-    Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
-    Type::INT8,
-];
 
 pub(super) async fn apply(
     client: &Client,
-    statements: &Statements,
+    statements: &'static Statements,
     event: &Params<'_>,
     change: &DomainChange,
 ) -> Result<Row, Error> {
     match change {
-        DomainChange::Upsert(domain) => upsert(client, statements.domain_upsert, event, domain).await,
+        DomainChange::Upsert(domain) => upsert(client, &statements.domain_upsert, event, domain).await,
         DomainChange::Delete { id, deleted_ms } => {
-            delete(client, event, statements.domain_delete, id.as_str(), *deleted_ms).await
+            delete(client, event, &statements.domain_delete, id.as_str(), *deleted_ms).await
         }
     }
 }
 
-async fn upsert(client: &Client, sql: &str, event: &Params<'_>, domain: &DomainRecord) -> Result<Row, Error> {
-    let stmt = prepare(client, sql, &with_event_types(&UPSERT_TYPES)).await?;
+async fn upsert(
+    client: &Client,
+    routine: &'static Routine,
+    event: &Params<'_>,
+    domain: &DomainRecord,
+) -> Result<Row, Error> {
+    let stmt = prepare_routine(client, routine).await?;
     let (id, org) = (domain.id.as_str(), &domain.organization);
     let org_id = org.id.as_str();
     let mut params = event.to_vec();

@@ -3,37 +3,18 @@
 //! its clock (sql/invitation.sql).
 
 use crate::db::Client;
-use tokio_postgres::{types::Type, Error, Row};
+use tokio_postgres::{Error, Row};
 
-use super::{
-    event::Params,
-    statements::{with_event_types, Statements},
-};
-use crate::{clerk::InvitationRecord, db::statements::prepare};
-
-/// Invitation id, organization id, name, slug, image, email, role, status,
-/// expiry, accepting user, clock.
-const TYPES: [Type; 11] = [
-    Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
-    Type::INT8,
-    Type::TEXT,
-    Type::INT8,
-];
+use super::{event::Params, statements::Statements};
+use crate::{clerk::InvitationRecord, db::statements::prepare_routine};
 
 pub(super) async fn apply(
     client: &Client,
-    statements: &Statements,
+    statements: &'static Statements,
     event: &Params<'_>,
     invitation: &InvitationRecord,
 ) -> Result<Row, Error> {
-    let stmt = prepare(client, statements.invitation, &with_event_types(&TYPES)).await?;
+    let stmt = prepare_routine(client, &statements.invitation).await?;
     let (id, org) = (invitation.id.as_str(), &invitation.organization);
     let org_id = org.id.as_str();
     let user_id = invitation.user_id.as_ref().map(|id| id.as_str());

@@ -3,38 +3,18 @@
 //! its pair's history (sql/membership.sql).
 
 use crate::db::Client;
-use tokio_postgres::{types::Type, Error, Row};
+use tokio_postgres::{Error, Row};
 
-use super::{
-    event::Params,
-    statements::{with_event_types, Statements},
-};
-use crate::{clerk::MembershipRecord, db::statements::prepare};
-
-const TYPES: [Type; 14] = [
-    Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
-    Type::INT8,
-    Type::TEXT,
-    Type::TEXT,
-    Type::INT8,
-    Type::BOOL,
-];
+use super::{event::Params, statements::Statements};
+use crate::{clerk::MembershipRecord, db::statements::prepare_routine};
 
 pub(super) async fn apply(
     client: &Client,
-    statements: &Statements,
+    statements: &'static Statements,
     event: &Params<'_>,
     m: &MembershipRecord,
 ) -> Result<Row, Error> {
-    let stmt = prepare(client, statements.membership, &with_event_types(&TYPES)).await?;
+    let stmt = prepare_routine(client, &statements.membership).await?;
     let (user_id, org_id, membership_id) = (m.member.user_id.as_str(), m.organization.id.as_str(), m.id.as_str());
     let mut params = event.to_vec();
     params.extend_from_slice(&[

@@ -50,6 +50,7 @@ pub mod pages;
 pub mod prune;
 pub mod replay;
 mod roles;
+pub mod schema;
 pub mod statements;
 mod users;
 

@@ -6,64 +6,48 @@
 //! starting once the first holds the role's row lock.
 
 use crate::db::Client;
-use tokio_postgres::{types::Type, Error, Row};
+use tokio_postgres::{Error, Row};
 
 use super::{
     deletes::delete,
     event::Params,
-    statements::{with_event_types, Statements, ROLE_PERMISSIONS},
+    statements::{Statements, ROLE_PERMISSIONS},
 };
 use crate::{
     clerk::{PermissionRecord, RoleChange, RoleRecord},
-    db::statements::{prepare, transaction},
+    db::{
+        routines::Routine,
+        statements::{prepare_routine, transaction},
+    },
 };
-
-/// Permission id, key, name, description, type, clock.
-const PERMISSION_TYPES: [Type; 6] = [Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::INT8];
-
-/// Role id, key, name, description, clock, then the listed permissions as
-/// arrays: ids, keys, names, descriptions, types, clocks.
-const ROLE_TYPES: [Type; 11] = [
-    Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
-    Type::INT8,
-    Type::TEXT_ARRAY,
-    Type::TEXT_ARRAY,
-    Type::TEXT_ARRAY,
-    Type::TEXT_ARRAY,
-    Type::TEXT_ARRAY,
-    Type::INT8_ARRAY,
-];
 
 pub(super) async fn apply(
     client: &Client,
-    statements: &Statements,
+    statements: &'static Statements,
     event: &Params<'_>,
     change: &RoleChange,
 ) -> Result<Row, Error> {
     match change {
-        RoleChange::UpsertRole(role) => upsert_role(client, statements.role_upsert, event, role).await,
+        RoleChange::UpsertRole(role) => upsert_role(client, &statements.role_upsert, event, role).await,
         RoleChange::DeleteRole { id, deleted_ms } => {
-            delete(client, event, statements.role_delete, id.as_str(), *deleted_ms).await
+            delete(client, event, &statements.role_delete, id.as_str(), *deleted_ms).await
         }
         RoleChange::UpsertPermission(permission) => {
-            upsert_permission(client, statements.permission_upsert, event, permission).await
+            upsert_permission(client, &statements.permission_upsert, event, permission).await
         }
         RoleChange::DeletePermission { id, deleted_ms } => {
-            delete(client, event, statements.permission_delete, id.as_str(), *deleted_ms).await
+            delete(client, event, &statements.permission_delete, id.as_str(), *deleted_ms).await
         }
     }
 }
 
 async fn upsert_permission(
     client: &Client,
-    sql: &str,
+    routine: &'static Routine,
     event: &Params<'_>,
     permission: &PermissionRecord,
 ) -> Result<Row, Error> {
-    let stmt = prepare(client, sql, &with_event_types(&PERMISSION_TYPES)).await?;
+    let stmt = prepare_routine(client, routine).await?;
     let id = permission.id.as_str();
     let mut params = event.to_vec();
     params.extend_from_slice(&[
@@ -77,12 +61,14 @@ async fn upsert_permission(
     crate::db::statements::single(client, client.query_one(&stmt, &params)).await
 }
 
-async fn upsert_role(client: &Client, sql: &str, event: &Params<'_>, role: &RoleRecord) -> Result<Row, Error> {
-    let types = with_event_types(&ROLE_TYPES);
-    let (upsert, replace) = tokio::try_join!(
-        prepare(client, sql, &types),
-        prepare(client, ROLE_PERMISSIONS, &[Type::TEXT, Type::TEXT_ARRAY])
-    )?;
+async fn upsert_role(
+    client: &Client,
+    routine: &'static Routine,
+    event: &Params<'_>,
+    role: &RoleRecord,
+) -> Result<Row, Error> {
+    let (upsert, replace) =
+        tokio::try_join!(prepare_routine(client, routine), prepare_routine(client, &ROLE_PERMISSIONS))?;
     let listed = role.permissions.as_deref().unwrap_or_default();
     let text = |f: fn(&PermissionRecord) -> Option<&str>| -> Vec<Option<&str>> { listed.iter().map(f).collect() };
     let ids = text(|p| Some(p.id.as_str()));

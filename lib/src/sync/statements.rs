@@ -2,36 +2,73 @@
 //! files in `sql/`: a claim of the event row, the effect of the event's
 //! family, and the recording of the event with the status the effect earned.
 
-/// `$1`–`$8` of every recording statement, the event row: svix id, type,
-/// object id, time, body, status, error, family.
-pub(super) const EVENT_TYPES: [tokio_postgres::types::Type; 8] = {
-    use tokio_postgres::types::Type;
-    [Type::TEXT, Type::TEXT, Type::TEXT, Type::INT8, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT]
-};
+use tokio_postgres::types::Type;
 
-/// The event's parameter types followed by an effect's.
-pub(super) fn with_event_types(effect: &[tokio_postgres::types::Type]) -> Vec<tokio_postgres::types::Type> {
-    EVENT_TYPES.iter().chain(effect).cloned().collect()
+use crate::db::routines::{Returns, Routine};
+
+/// `$1`–`$8` of every recording statement, the event row (svix id, type,
+/// object id, time, body, status, error, family), then the effect's.
+macro_rules! event_and {
+    ($($effect:ident),*) => {
+        &[Type::TEXT, Type::TEXT, Type::TEXT, Type::INT8, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, $(Type::$effect),*]
+    };
 }
 
-/// The statements for one way of claiming the event row.
-pub(super) struct Statements {
+/// What every recording statement yields.
+const RECORDED: Returns = Returns::Rows("recorded bigint, applied bigint");
+
+/// The statements for one way of claiming the event row, with their
+/// parameters after the event's.
+pub struct Statements {
     /// Ignored and failed events: recorded, nothing applied.
-    pub record_only: &'static str,
+    pub record_only: Routine,
     /// The same, for a body PostgreSQL refuses as jsonb.
-    pub record_only_as_text: &'static str,
-    pub user_upsert: &'static str,
-    pub user_delete: &'static str,
-    pub organization_upsert: &'static str,
-    pub organization_delete: &'static str,
-    pub membership: &'static str,
-    pub invitation: &'static str,
-    pub domain_upsert: &'static str,
-    pub domain_delete: &'static str,
-    pub role_upsert: &'static str,
-    pub role_delete: &'static str,
-    pub permission_upsert: &'static str,
-    pub permission_delete: &'static str,
+    pub record_only_as_text: Routine,
+    /// User id, email, first name, last name, image, clock.
+    pub user_upsert: Routine,
+    /// Every delete: the object's id, its deletion time.
+    pub user_delete: Routine,
+    /// Organization id, name, slug, image, clock.
+    pub organization_upsert: Routine,
+    pub organization_delete: Routine,
+    /// User id, first name, last name, image, email; organization id, name,
+    /// slug, image, clock; membership id, role, clock, removed.
+    pub membership: Routine,
+    /// Invitation id; organization id, name, slug, image; email, role,
+    /// status, expiry, accepting user, clock.
+    pub invitation: Routine,
+    /// Domain id; organization id, name, slug, image; domain name,
+    /// enrollment mode, verification status, affiliation email, clock.
+    pub domain_upsert: Routine,
+    pub domain_delete: Routine,
+    /// Role id, key, name, description, clock, then the listed permissions
+    /// as arrays: ids, keys, names, descriptions, types, clocks.
+    pub role_upsert: Routine,
+    pub role_delete: Routine,
+    /// Permission id, key, name, description, type, clock.
+    pub permission_upsert: Routine,
+    pub permission_delete: Routine,
+}
+
+impl Statements {
+    fn all(&'static self) -> [&'static Routine; 14] {
+        [
+            &self.record_only,
+            &self.record_only_as_text,
+            &self.user_upsert,
+            &self.user_delete,
+            &self.organization_upsert,
+            &self.organization_delete,
+            &self.membership,
+            &self.invitation,
+            &self.domain_upsert,
+            &self.domain_delete,
+            &self.role_upsert,
+            &self.role_delete,
+            &self.permission_upsert,
+            &self.permission_delete,
+        ]
+    }
 }
 
 /// An effect runs only while its event is unclaimed (`fresh`) and the event
@@ -40,50 +77,110 @@ pub(super) struct Statements {
 /// effect: the rules make the second a no-op, and the event row's unique key
 /// lets only one of them claim it.
 macro_rules! statements {
-    ($fresh:literal, $claim:literal, $claim_as_text:literal) => {
+    ($way:literal, $fresh:literal, $claim:literal, $claim_as_text:literal) => {
         Statements {
-            record_only: statements!(@record $claim),
-            record_only_as_text: statements!(@record $claim_as_text),
-            user_upsert: statements!(@effect $fresh, "incoming_users", "sql/user_from_event.sql", "sql/user_upsert.sql", $claim),
-            user_delete: statements!(
-                @effect $fresh, "deleted_users", "sql/user_deleted_from_event.sql", "sql/user_delete.sql", $claim
+            record_only: Routine::new(concat!($way, "_record_only"), statements!(@record $claim), event_and!(), RECORDED),
+            record_only_as_text: Routine::new(
+                concat!($way, "_record_only_as_text"), statements!(@record $claim_as_text), event_and!(), RECORDED
             ),
-            organization_upsert: statements!(
-                @effect $fresh, "incoming_organizations", "sql/organization_from_event.sql",
-                "sql/organization_upsert.sql", $claim
+            user_upsert: Routine::new(
+                concat!($way, "_user_upsert"),
+                statements!(@effect $fresh, "incoming_users", "sql/user_from_event.sql", "sql/user_upsert.sql", $claim),
+                event_and!(TEXT, TEXT, TEXT, TEXT, TEXT, INT8),
+                RECORDED,
             ),
-            organization_delete: statements!(
-                @effect $fresh, "deleted_organizations", "sql/organization_deleted_from_event.sql",
-                "sql/organization_delete.sql", $claim
+            user_delete: Routine::new(
+                concat!($way, "_user_delete"),
+                statements!(
+                    @effect $fresh, "deleted_users", "sql/user_deleted_from_event.sql", "sql/user_delete.sql", $claim
+                ),
+                event_and!(TEXT, INT8),
+                RECORDED,
             ),
-            membership: statements!(
-                @nested $fresh, "incoming_memberships", "sql/membership_from_event.sql",
-                "sql/memberships_nested_organizations.sql", "sql/membership.sql", $claim
+            organization_upsert: Routine::new(
+                concat!($way, "_organization_upsert"),
+                statements!(
+                    @effect $fresh, "incoming_organizations", "sql/organization_from_event.sql",
+                    "sql/organization_upsert.sql", $claim
+                ),
+                event_and!(TEXT, TEXT, TEXT, TEXT, INT8),
+                RECORDED,
             ),
-            invitation: statements!(
-                @nested $fresh, "incoming_invitations", "sql/invitation_from_event.sql",
-                "sql/invitations_nested_organizations.sql", "sql/invitation.sql", $claim
+            organization_delete: Routine::new(
+                concat!($way, "_organization_delete"),
+                statements!(
+                    @effect $fresh, "deleted_organizations", "sql/organization_deleted_from_event.sql",
+                    "sql/organization_delete.sql", $claim
+                ),
+                event_and!(TEXT, INT8),
+                RECORDED,
             ),
-            domain_upsert: statements!(
-                @nested $fresh, "incoming_domains", "sql/domain_from_event.sql",
-                "sql/domains_nested_organizations.sql", "sql/domain_upsert.sql", $claim
+            membership: Routine::new(
+                concat!($way, "_membership"),
+                statements!(
+                    @nested $fresh, "incoming_memberships", "sql/membership_from_event.sql",
+                    "sql/memberships_nested_organizations.sql", "sql/membership.sql", $claim
+                ),
+                event_and!(TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, INT8, TEXT, TEXT, INT8, BOOL),
+                RECORDED,
             ),
-            domain_delete: statements!(
-                @effect $fresh, "deleted_domains", "sql/domain_deleted_from_event.sql", "sql/domain_delete.sql", $claim
+            invitation: Routine::new(
+                concat!($way, "_invitation"),
+                statements!(
+                    @nested $fresh, "incoming_invitations", "sql/invitation_from_event.sql",
+                    "sql/invitations_nested_organizations.sql", "sql/invitation.sql", $claim
+                ),
+                event_and!(TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, INT8, TEXT, INT8),
+                RECORDED,
             ),
-            role_upsert: statements!(
-                @effect $fresh, "incoming_roles", "sql/role_from_event.sql", "sql/role_upsert.sql", $claim
+            domain_upsert: Routine::new(
+                concat!($way, "_domain_upsert"),
+                statements!(
+                    @nested $fresh, "incoming_domains", "sql/domain_from_event.sql",
+                    "sql/domains_nested_organizations.sql", "sql/domain_upsert.sql", $claim
+                ),
+                event_and!(TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, INT8),
+                RECORDED,
             ),
-            role_delete: statements!(
-                @effect $fresh, "deleted_roles", "sql/role_deleted_from_event.sql", "sql/role_delete.sql", $claim
+            domain_delete: Routine::new(
+                concat!($way, "_domain_delete"),
+                statements!(
+                    @effect $fresh, "deleted_domains", "sql/domain_deleted_from_event.sql", "sql/domain_delete.sql", $claim
+                ),
+                event_and!(TEXT, INT8),
+                RECORDED,
             ),
-            permission_upsert: statements!(
-                @effect $fresh, "incoming_permissions", "sql/permission_from_event.sql",
-                "sql/permission_upsert.sql", $claim
+            role_upsert: Routine::new(
+                concat!($way, "_role_upsert"),
+                statements!(@effect $fresh, "incoming_roles", "sql/role_from_event.sql", "sql/role_upsert.sql", $claim),
+                event_and!(TEXT, TEXT, TEXT, TEXT, INT8, TEXT_ARRAY, TEXT_ARRAY, TEXT_ARRAY, TEXT_ARRAY, TEXT_ARRAY, INT8_ARRAY),
+                RECORDED,
             ),
-            permission_delete: statements!(
-                @effect $fresh, "deleted_permissions", "sql/permission_deleted_from_event.sql",
-                "sql/permission_delete.sql", $claim
+            role_delete: Routine::new(
+                concat!($way, "_role_delete"),
+                statements!(
+                    @effect $fresh, "deleted_roles", "sql/role_deleted_from_event.sql", "sql/role_delete.sql", $claim
+                ),
+                event_and!(TEXT, INT8),
+                RECORDED,
+            ),
+            permission_upsert: Routine::new(
+                concat!($way, "_permission_upsert"),
+                statements!(
+                    @effect $fresh, "incoming_permissions", "sql/permission_from_event.sql",
+                    "sql/permission_upsert.sql", $claim
+                ),
+                event_and!(TEXT, TEXT, TEXT, TEXT, TEXT, INT8),
+                RECORDED,
+            ),
+            permission_delete: Routine::new(
+                concat!($way, "_permission_delete"),
+                statements!(
+                    @effect $fresh, "deleted_permissions", "sql/permission_deleted_from_event.sql",
+                    "sql/permission_delete.sql", $claim
+                ),
+                event_and!(TEXT, INT8),
+                RECORDED,
             ),
         }
     };
@@ -134,20 +231,28 @@ macro_rules! nested_organizations {
 }
 
 /// New deliveries: the event row is inserted, once per message and family.
-pub(super) const DELIVERING: Statements =
-    statements!("sql/event_unclaimed.sql", "sql/event_insert.sql", "sql/event_insert_text.sql");
+pub static DELIVERING: Statements =
+    statements!("deliver", "sql/event_unclaimed.sql", "sql/event_insert.sql", "sql/event_insert_text.sql");
 
 /// Replays of stored events: the row still failed or received is updated.
-pub(super) const REPLAYING: Statements =
-    statements!("sql/event_replayable.sql", "sql/event_update.sql", "sql/event_update.sql");
+pub static REPLAYING: Statements =
+    statements!("replay", "sql/event_replayable.sql", "sql/event_update.sql", "sql/event_update.sql");
 
 /// Run after a delete, in its transaction: end the memberships hanging
 /// from it. A webhook's one id (`$1` text: planned as one row, so the plan
 /// cached per connection stays generic and cheap) …
-pub const USER_END_MEMBERSHIPS: &str =
-    concat!("WITH ended AS (SELECT $1::text AS clerk_id)\n", include_str!("sql/user_end_memberships.sql"));
-pub const ORGANIZATION_END_MEMBERSHIPS: &str =
-    concat!("WITH ended AS (SELECT $1::text AS clerk_id)\n", include_str!("sql/organization_end_memberships.sql"));
+pub static USER_END_MEMBERSHIPS: Routine = Routine::new(
+    "user_end_memberships",
+    concat!("WITH ended AS (SELECT $1::text AS clerk_id)\n", include_str!("sql/user_end_memberships.sql")),
+    &[Type::TEXT],
+    Returns::Nothing,
+);
+pub static ORGANIZATION_END_MEMBERSHIPS: Routine = Routine::new(
+    "organization_end_memberships",
+    concat!("WITH ended AS (SELECT $1::text AS clerk_id)\n", include_str!("sql/organization_end_memberships.sql")),
+    &[Type::TEXT],
+    Returns::Nothing,
+);
 /// … or a reconcile batch of them (`$1` text[]).
 pub const USERS_END_MEMBERSHIPS: &str =
     concat!("WITH ended AS (SELECT unnest($1::text[]) AS clerk_id)\n", include_str!("sql/user_end_memberships.sql"));
@@ -159,28 +264,41 @@ pub const ORGANIZATIONS_END_MEMBERSHIPS: &str = concat!(
 /// Run after a role upsert, in its transaction: when the role applied, its
 /// permission set becomes the one its event lists. `$1` the role's Clerk id,
 /// `$2` the permissions' Clerk ids (NULL: not listed, the set stays).
-pub const ROLE_PERMISSIONS: &str = include_str!("sql/role_permissions.sql");
+pub static ROLE_PERMISSIONS: Routine = Routine::new(
+    "role_permissions",
+    include_str!("sql/role_permissions.sql"),
+    &[Type::TEXT, Type::TEXT_ARRAY],
+    Returns::Nothing,
+);
+
+/// Every statement of the event path (deliveries and replays), each with
+/// its server-side routine for connections behind a transaction pooler.
+pub fn routines() -> Vec<&'static Routine> {
+    let mut all: Vec<&'static Routine> = DELIVERING.all().into_iter().chain(REPLAYING.all()).collect();
+    all.extend([&USER_END_MEMBERSHIPS, &ORGANIZATION_END_MEMBERSHIPS, &ROLE_PERMISSIONS]);
+    all
+}
 
 /// Every statement by name, for the benchmarks (pgbench scripts are made
 /// from these, never copied by hand).
 pub fn all() -> Vec<(&'static str, &'static str)> {
     vec![
-        ("record_only", DELIVERING.record_only),
-        ("user_upsert", DELIVERING.user_upsert),
-        ("user_delete", DELIVERING.user_delete),
-        ("user_end_memberships", USER_END_MEMBERSHIPS),
-        ("organization_upsert", DELIVERING.organization_upsert),
-        ("organization_delete", DELIVERING.organization_delete),
-        ("organization_end_memberships", ORGANIZATION_END_MEMBERSHIPS),
-        ("membership", DELIVERING.membership),
-        ("invitation", DELIVERING.invitation),
-        ("domain_upsert", DELIVERING.domain_upsert),
-        ("domain_delete", DELIVERING.domain_delete),
-        ("role_upsert", DELIVERING.role_upsert),
-        ("role_permissions", ROLE_PERMISSIONS),
-        ("role_delete", DELIVERING.role_delete),
-        ("permission_upsert", DELIVERING.permission_upsert),
-        ("permission_delete", DELIVERING.permission_delete),
+        ("record_only", DELIVERING.record_only.sql()),
+        ("user_upsert", DELIVERING.user_upsert.sql()),
+        ("user_delete", DELIVERING.user_delete.sql()),
+        ("user_end_memberships", USER_END_MEMBERSHIPS.sql()),
+        ("organization_upsert", DELIVERING.organization_upsert.sql()),
+        ("organization_delete", DELIVERING.organization_delete.sql()),
+        ("organization_end_memberships", ORGANIZATION_END_MEMBERSHIPS.sql()),
+        ("membership", DELIVERING.membership.sql()),
+        ("invitation", DELIVERING.invitation.sql()),
+        ("domain_upsert", DELIVERING.domain_upsert.sql()),
+        ("domain_delete", DELIVERING.domain_delete.sql()),
+        ("role_upsert", DELIVERING.role_upsert.sql()),
+        ("role_permissions", ROLE_PERMISSIONS.sql()),
+        ("role_delete", DELIVERING.role_delete.sql()),
+        ("permission_upsert", DELIVERING.permission_upsert.sql()),
+        ("permission_delete", DELIVERING.permission_delete.sql()),
     ]
 }
 
@@ -379,3 +497,17 @@ pub const DOMAINS_DELETE_ABSENT: &str = concat!(
     "\n",
     "SELECT clerk_id, NULL::bigint AS clerk_updated_ms, false AS created FROM applied"
 );
+
+#[cfg(test)]
+mod tests {
+    use super::routines;
+
+    #[test]
+    fn every_routine_has_a_name_of_its_own_within_postgres_limit() {
+        let names: Vec<&str> = routines().iter().map(|r| r.function()).collect();
+        for name in &names {
+            assert!(name.len() <= 63, "PostgreSQL would truncate {name}");
+            assert_eq!(names.iter().filter(|n| *n == name).count(), 1, "{name} twice");
+        }
+    }
+}

@@ -2,34 +2,32 @@
 //! memberships (sql/user_*.sql).
 
 use crate::db::Client;
-use tokio_postgres::{types::Type, Error, Row};
+use tokio_postgres::{Error, Row};
 
 use super::{
     deletes::delete_and_end_memberships,
     event::Params,
-    statements::{with_event_types, Statements, USER_END_MEMBERSHIPS},
+    statements::{Statements, USER_END_MEMBERSHIPS},
 };
 use crate::{
     clerk::{UserChange, UserRecord},
-    db::statements::prepare,
+    db::{routines::Routine, statements::prepare_routine},
 };
-
-const UPSERT_TYPES: [Type; 6] = [Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::INT8];
 
 pub(super) async fn apply(
     client: &Client,
-    statements: &Statements,
+    statements: &'static Statements,
     event: &Params<'_>,
     change: &UserChange,
 ) -> Result<Row, Error> {
     match change {
-        UserChange::Upsert(user) => upsert(client, statements.user_upsert, event, user).await,
+        UserChange::Upsert(user) => upsert(client, &statements.user_upsert, event, user).await,
         UserChange::Delete { id, deleted_ms } => {
             delete_and_end_memberships(
                 client,
                 event,
-                statements.user_delete,
-                USER_END_MEMBERSHIPS,
+                &statements.user_delete,
+                &USER_END_MEMBERSHIPS,
                 id.as_str(),
                 *deleted_ms,
             )
@@ -38,8 +36,13 @@ pub(super) async fn apply(
     }
 }
 
-async fn upsert(client: &Client, sql: &str, event: &Params<'_>, user: &UserRecord) -> Result<Row, Error> {
-    let stmt = prepare(client, sql, &with_event_types(&UPSERT_TYPES)).await?;
+async fn upsert(
+    client: &Client,
+    routine: &'static Routine,
+    event: &Params<'_>,
+    user: &UserRecord,
+) -> Result<Row, Error> {
+    let stmt = prepare_routine(client, routine).await?;
     let id = user.id.as_str();
     let mut params = event.to_vec();
     params.extend_from_slice(&[&id, &user.email, &user.first_name, &user.last_name, &user.image_url, &user.updated_ms]);

@@ -23,7 +23,7 @@ async fn own_database(cluster: &OwnCluster) -> String {
     admin.batch_execute("CREATE DATABASE app").await.unwrap();
     let url = cluster.url("app");
     let mut client = connect(&url).await;
-    clerk_sync::db::migrate::run(&mut client).await.unwrap();
+    clerk_sync::sync::schema::migrate(&mut client).await.unwrap();
     url
 }
 

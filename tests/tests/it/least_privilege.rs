@@ -142,23 +142,10 @@ impl Roles {
     }
 }
 
-/// The SQLSTATE of what `sql` answers as `client`, `None` when it succeeds.
-async fn refused(client: &tokio_postgres::Client, sql: &str) -> Option<SqlState> {
-    client.batch_execute(sql).await.err().map(|e| e.code().cloned().unwrap_or(SqlState::CONNECTION_EXCEPTION))
-}
-
-#[tokio::test]
-async fn every_function_runs_under_the_least_privilege_role_which_cannot_change_the_schema() {
-    let admin = connect(server_url()).await;
-    let db = TestDb::spawn().await;
-    let Some(roles) = Roles::grant(&admin, &db).await else { return };
-    let (app, pruner, app_url, prune_url) = (&roles.app, &roles.pruner, &roles.app_url, &roles.prune_url);
-    let owner = db.connect().await;
-
-    // Webhooks: every handled type, deletes included, plus an ignored type
-    // and a handled type whose data cannot be applied.
-    let stack = TestStack::over(TestDb { name: db.name.clone(), url: app_url.clone() });
-    let deliveries = [
+/// Webhooks: every handled type, deletes included, plus an ignored type
+/// and a handled type whose data cannot be applied: every event statement.
+fn every_kind_of_delivery() -> Vec<(&'static str, Value, &'static str)> {
+    vec![
         ("msg_ada", simple_user("user.created", "user_ada", 100, "Ada", "ada@example.com"), "processed"),
         ("msg_bob", simple_user("user.created", "user_bob", 100, "Bob", "bob@example.com"), "processed"),
         ("msg_ada2", simple_user("user.updated", "user_ada", 200, "Ada", "ada@example.com"), "processed"),
@@ -185,7 +172,24 @@ async fn every_function_runs_under_the_least_privilege_role_which_cannot_change_
         ("msg_role_d", role_deleted("role_a", 300), "processed"),
         ("msg_session", sample("session.created.json"), "ignored"),
         ("msg_bad", json!({"type": "user.updated", "data": {"id": "user_x"}}), "failed"),
-    ];
+    ]
+}
+
+/// The SQLSTATE of what `sql` answers as `client`, `None` when it succeeds.
+async fn refused(client: &tokio_postgres::Client, sql: &str) -> Option<SqlState> {
+    client.batch_execute(sql).await.err().map(|e| e.code().cloned().unwrap_or(SqlState::CONNECTION_EXCEPTION))
+}
+
+#[tokio::test]
+async fn every_function_runs_under_the_least_privilege_role_which_cannot_change_the_schema() {
+    let admin = connect(server_url()).await;
+    let db = TestDb::spawn().await;
+    let Some(roles) = Roles::grant(&admin, &db).await else { return };
+    let (app, pruner, app_url, prune_url) = (&roles.app, &roles.pruner, &roles.app_url, &roles.prune_url);
+    let owner = db.connect().await;
+
+    let stack = TestStack::over(TestDb { name: db.name.clone(), url: app_url.clone() });
+    let deliveries = every_kind_of_delivery();
     for (id, event, status) in &deliveries {
         stack.expect(id, event, status).await;
     }
@@ -340,6 +344,29 @@ async fn every_function_runs_under_the_least_privilege_role_which_cannot_change_
 
     // Close every session of the roles, then drop them with their privileges.
     drop((stack, api, sellers, job, migrating, as_app, as_pruner));
+    roles.drop(&admin, &db).await;
+}
+
+/// Behind a transaction pooler the functions call the event routines
+/// (`clerk-sync migrate` creates them as the owner): the least-privilege
+/// role may call every one of them, and they act with its privileges only.
+#[tokio::test]
+async fn behind_a_pooler_the_least_privilege_role_calls_every_event_routine() {
+    let admin = connect(server_url()).await;
+    let db = TestDb::spawn().await;
+    let Some(roles) = Roles::grant(&admin, &db).await else { return };
+    let stack = TestStack::over_pooler(TestDb { name: db.name.clone(), url: roles.app_url.clone() });
+    for (id, event, status) in &every_kind_of_delivery() {
+        stack.expect(id, event, status).await;
+    }
+    let as_app = connect(&roles.app_url).await;
+    let routine = clerk_sync::sync::statements::DELIVERING.user_upsert.function().to_string();
+    assert_eq!(
+        refused(&as_app, &format!("ALTER FUNCTION {routine} RENAME TO intruder")).await,
+        Some(SqlState::INSUFFICIENT_PRIVILEGE),
+        "only the owner may change a routine"
+    );
+    drop((stack, as_app));
     roles.drop(&admin, &db).await;
 }
 

@@ -87,6 +87,27 @@ async fn without_the_setting_pgbouncer_refuses_the_connection() {
     assert_eq!(db.count("clerk_webhook_events").await, 0);
 }
 
+/// Behind the pooler a delivery calls its event routine, which only
+/// `migrate` creates: without it the delivery is a 503 with nothing
+/// recorded (Svix retries), and after `migrate` the retry applies.
+#[tokio::test]
+async fn a_routine_missing_behind_the_pooler_is_a_503_until_migrate_makes_it() {
+    let stack = TestStack::spawn_through_pgbouncer(2).await;
+    let routine = clerk_sync::sync::statements::DELIVERING.user_upsert.function().to_string();
+    let owner = stack.db.connect().await;
+    owner.batch_execute(&format!("DROP FUNCTION {routine}")).await.unwrap();
+    let created = simple_user("user.created", "user_a", 1, "A", "a@example.com");
+    let answer = stack.deliver("msg_a", &created).await;
+    assert_eq!((answer.status, answer.body["error"].as_str()), (503, Some("database_unavailable")), "{answer:?}");
+    assert_eq!(stack.db.count("clerk_webhook_events").await, 0);
+
+    let mut owner = owner;
+    let report = clerk_sync::sync::schema::migrate(&mut owner).await.unwrap();
+    assert_eq!(report.routines, [routine], "only the missing routine is made");
+    stack.expect("msg_a", &created, "processed").await;
+    assert_eq!(stack.db.count("users").await, 1);
+}
+
 /// The timeouts still bound every transaction through the pooler: a row
 /// locked elsewhere is a 503 after the lock timeout, not a hang.
 #[tokio::test]
@@ -195,18 +216,20 @@ async fn the_api_replay_prune_and_reconcile_work_through_the_pooler() {
     assert_eq!(org, vec![json!({"deleted": true})]);
 }
 
-/// Migrations through the pooler: each in one transaction under a
-/// transaction-level lock, so two at once over two server connections
-/// neither race nor leave a lock behind.
+/// Migrations and event routines through the pooler: each in one
+/// transaction under a transaction-level lock, so two at once over two
+/// server connections neither race nor leave a lock behind.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrations_through_the_pooler_are_safe_at_once() {
     let db = TestDb::create_empty().await;
     let bouncer = pgbouncer::start(2);
     let url = bouncer.url(&db.name);
     let (mut a, mut b) = (connect(&url).await, connect(&url).await);
-    let (ra, rb) = tokio::join!(clerk_sync::db::migrate::run(&mut a), clerk_sync::db::migrate::run(&mut b));
+    let (ra, rb) = tokio::join!(clerk_sync::sync::schema::migrate(&mut a), clerk_sync::sync::schema::migrate(&mut b));
     let (ra, rb) = (ra.unwrap(), rb.unwrap());
     assert_eq!(ra.applied.len() + rb.applied.len(), clerk_sync::db::migrate::MIGRATIONS.len(), "{ra:?} {rb:?}");
+    let routines = clerk_sync::sync::statements::routines();
+    assert_eq!(ra.routines.len() + rb.routines.len(), routines.len(), "each routine created once: {ra:?} {rb:?}");
     let admin = connect(&db.url).await;
     let locks: i64 = admin
         .query_one(
@@ -218,5 +241,6 @@ async fn migrations_through_the_pooler_are_safe_at_once() {
         .unwrap()
         .get(0);
     assert_eq!(locks, 0, "no lock outlives its transaction");
-    assert!(clerk_sync::db::migrate::run(&mut a).await.unwrap().applied.is_empty());
+    let again = clerk_sync::sync::schema::migrate(&mut a).await.unwrap();
+    assert!(again.applied.is_empty() && again.routines.is_empty(), "{again:?}");
 }
