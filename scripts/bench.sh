@@ -7,14 +7,14 @@
 # Builds the function binaries with `cargo lambda build --release` (x86_64, and arm64 through zig
 # unless BENCH_ARM64=0), then runs the criterion micro-benchmarks, the vault bench, the per-event
 # latency run (directly and through the 0.25 ms proxy, on each connection path: direct with named
-# statements, unnamed statements, through PgBouncer), the sustained load through PgBouncer (issue
+# statements, unnamed calls of the event routines, through PgBouncer), the sustained load through PgBouncer (issue
 # 16: 100 deliveries a second for 60 s from 20 instances, 4 server connections; needs pgbouncer),
 # the cold-start/size/memory run and the reconcile run (the release `clerk-sync reconcile` against
 # the fake Backend API). The database is a throwaway PostgreSQL cluster (see tests/src/postgres.rs)
 # unless TEST_DATABASE_URL or DATABASE_URL names a server where the user may CREATE DATABASE.
 #
 # Knobs: BENCH_EVENTS (2000 per family), BENCH_WARMUP (200), BENCH_DELAYS_US (0,250),
-# BENCH_PATHS (direct,unnamed,pgbouncer), BENCH_BURST (1; 0 skips the sustained load),
+# BENCH_PATHS (direct,routines,pgbouncer), BENCH_BURST (1; 0 skips the sustained load),
 # BENCH_BURST_SECONDS (60), BENCH_COLD_RUNS (20), BENCH_RSS_EVENTS (10000), BENCH_ARM64 (1; 0 skips the arm64 build),
 # BENCH_SKIP_BUILD (0; 1 measures the binaries already in target/bench/), BENCH_RECONCILE (1; 0 skips
 # the reconcile run), BENCH_REPORT_ONLY (0; 1 only reassembles the report from the results already

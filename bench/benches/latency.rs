@@ -1,11 +1,11 @@
 //! Per-event latency of the webhook handlers against the floor, directly and
 //! through the 0.25 ms delaying proxy (the report: p50/p99, events/s, ratio,
-//! round trips), on each connection path (direct, unnamed statements,
+//! round trips), on each connection path (direct, calls of the event routines,
 //! through PgBouncer); then issue 16's sustained load through PgBouncer; then
 //! criterion's means for the direct case.
 //!
 //! `cargo bench -p clerk-sync-bench --bench latency`
-//! (`BENCH_EVENTS`, `BENCH_WARMUP`, `BENCH_DELAYS_US=0,250`, `BENCH_PATHS=direct,unnamed,pgbouncer`
+//! (`BENCH_EVENTS`, `BENCH_WARMUP`, `BENCH_DELAYS_US=0,250`, `BENCH_PATHS=direct,routines,pgbouncer`
 //! override the defaults; `BENCH_LATENCY_NAME` names the results file, `BENCH_LATENCY=0` skips
 //! the latency run. The sustained load: `BENCH_BURST=0` skips it, `BENCH_BURST_SECONDS` (60),
 //! `BENCH_BURST_RATE` (100 a second); results in `pooler_burst.md`. `BENCH_CRITERION=0` skips

@@ -10,12 +10,14 @@
 //!
 //! Issue 16 adds the connection path ([`ConnectionPath`]): the same
 //! deliveries on a direct connection with named statements (`DB_POOLER=none`),
-//! on a direct connection with unnamed ones (`DB_POOLER=transaction`), and
-//! through a PgBouncer in transaction mode. The paths of one delay share a
+//! on a direct connection set up for a pooler (`DB_POOLER=transaction`:
+//! unnamed calls of the event routines), and through a PgBouncer in
+//! transaction mode. The paths of one delay share a
 //! database and are measured interleaved, event by event (the order rotating),
 //! so that they see the same load; the floor runs on each path's own
 //! connection, prepared as that path's statements are
-//! ([`clerk_sync::db::statements::prepare`]: unnamed behind a pooler).
+//! ([`clerk_sync::db::statements::prepare`]: unnamed behind a pooler; the
+//! floor has no routine, it is one short statement).
 
 #[path = "pooler_burst.rs"]
 pub mod pooler_burst;
@@ -92,21 +94,21 @@ impl Default for LatencyOptions {
 pub enum ConnectionPath {
     /// `DB_POOLER=none` on a direct connection: named statements, prepared once per connection.
     Direct,
-    /// `DB_POOLER=transaction` on a direct connection: unnamed statements and `SET LOCAL` timeouts,
-    /// without a pooler (their cost alone).
-    Unnamed,
+    /// `DB_POOLER=transaction` on a direct connection: unnamed calls of the event routines and
+    /// `SET LOCAL` timeouts, without a pooler (their cost alone).
+    Routines,
     /// `DB_POOLER=transaction` through a PgBouncer in transaction mode (pool of 2) in front of the
     /// bench database; the delaying proxy, if any, between the function and PgBouncer.
     Pgbouncer,
 }
 
 impl ConnectionPath {
-    pub const ALL: [ConnectionPath; 3] = [ConnectionPath::Direct, ConnectionPath::Unnamed, ConnectionPath::Pgbouncer];
+    pub const ALL: [ConnectionPath; 3] = [ConnectionPath::Direct, ConnectionPath::Routines, ConnectionPath::Pgbouncer];
 
     pub fn name(self) -> &'static str {
         match self {
             ConnectionPath::Direct => "direct",
-            ConnectionPath::Unnamed => "unnamed",
+            ConnectionPath::Routines => "routines",
             ConnectionPath::Pgbouncer => "pgbouncer",
         }
     }
@@ -127,7 +129,7 @@ impl fmt::Display for ConnectionPath {
 /// [`LatencyOptions`], so that what builds those keeps building.
 #[derive(Debug, Clone, clap::Args, Serialize)]
 pub struct PathOptions {
-    /// Connection paths, measured interleaved: direct (DB_POOLER=none), unnamed
+    /// Connection paths, measured interleaved: direct (DB_POOLER=none), routines
     /// (DB_POOLER=transaction, direct connection), pgbouncer (DB_POOLER=transaction through a
     /// PgBouncer in transaction mode; needs pgbouncer installed).
     #[arg(long = "paths", value_enum, value_delimiter = ',', default_values_t = ConnectionPath::ALL)]
@@ -202,7 +204,7 @@ impl LatencyRun {
             ConnectionPath::Pgbouncer => {
                 family.vs_direct_p50.map(|r| r <= POOLER_BUDGET_RATIO && family.one_round_trip())
             }
-            ConnectionPath::Unnamed => None,
+            ConnectionPath::Routines => None,
         }
     }
 }
@@ -312,7 +314,7 @@ async fn run_delay(
         let mut lanes = Vec::new();
         for (&path, tag) in paths.iter().zip(&tags) {
             let endpoint = match path {
-                ConnectionPath::Direct | ConnectionPath::Unnamed => &server,
+                ConnectionPath::Direct | ConnectionPath::Routines => &server,
                 ConnectionPath::Pgbouncer => pooled.as_ref().ok_or("no PgBouncer")?,
             };
             lanes.push(Lane {
@@ -618,8 +620,9 @@ impl LatencyReport {
         writeln!(f)?;
         writeln!(
             f,
-            "By connection path (interleaved, event by event; `direct`: `DB_POOLER=none`, named statements; `unnamed`: \
-             `DB_POOLER=transaction` on the same direct connection, statements unnamed and timeouts as `SET LOCAL`; \
+            "By connection path (interleaved, event by event; `direct`: `DB_POOLER=none`, named statements; `routines`: \
+             `DB_POOLER=transaction` on the same direct connection, unnamed calls of the event routines and timeouts \
+             as `SET LOCAL`; \
              `pgbouncer`: `DB_POOLER=transaction` through PgBouncer in transaction mode, {BOUNCER_POOL_SIZE} server \
              connections, the delay between the function and PgBouncer). The floor runs on each path's own connection, \
              prepared as its statements are (unnamed behind `DB_POOLER=transaction`). Budgets at +{POOLER_BUDGET_DELAY_US} \
