@@ -428,12 +428,21 @@ pub async fn rotate_credentials(url: &str, vault: &Vault, batch_size: usize) -> 
 /// connection (the queries are pipelined), weighed against `thresholds`.
 pub async fn read_status(url: &str, latest: i64, thresholds: &Thresholds) -> Result<Status, OpsError> {
     let client = connect(url).await?;
-    let (overview, activity, runs, facts) = tokio::join!(
+    let behind_pooler = client.pooler() == Pooler::Transaction;
+    let (overview, activity, runs, facts, missing) = tokio::join!(
         overview::overview(&client, latest),
         health::activity(&client),
         history::latest_runs(&client, 1),
         health::reconcile_facts(&client),
+        async {
+            if behind_pooler {
+                health::missing_routines(&client).await
+            } else {
+                Ok(Vec::new())
+            }
+        },
     );
+    let missing = missing.map_err(|source| OpsError::Query { what: "looking for the event routines", source })?;
     let overview = overview.map_err(|source| OpsError::Query { what: "reading the overview", source })?;
     let activity = activity.map_err(|source| OpsError::Query { what: "reading the event log's health", source })?;
     // A schema from before reconcile, or a role that may not read its runs: the rest still shows.
@@ -457,6 +466,7 @@ pub async fn read_status(url: &str, latest: i64, thresholds: &Thresholds) -> Res
         event_counts: &overview.events_by_type_and_status,
         live_users: overview.users.active + overview.users.placeholder,
         reconcile: facts.as_ref(),
+        missing_routines: &missing,
     };
     let health = health::assess(&activity, &inputs, thresholds);
     Ok(Status { overview, last_reconcile, health })

@@ -18,13 +18,17 @@ const BIN: &str = env!("CARGO_BIN_EXE_clerk-sync");
 const CLEARED: [&str; 4] = ["DATABASE_URL", "DB_POOLER", "DATABASE_URL_SECRET_ARN", "MIGRATION_DATABASE_URL"];
 
 fn clerk_sync(args: &[&str], url: &str) -> Output {
+    clerk_sync_with(args, url, &[])
+}
+
+fn clerk_sync_with(args: &[&str], url: &str, env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(BIN);
     command.args(args);
     for var in CLEARED {
         command.env_remove(var);
     }
     let no_dev = std::env::temp_dir().join(format!("clerk-sync-no-dev-{}", uuid::Uuid::new_v4().simple()));
-    command.env("CLERK_SYNC_DEV_DIR", no_dev).env("DATABASE_URL", url);
+    command.env("CLERK_SYNC_DEV_DIR", no_dev).env("DATABASE_URL", url).envs(env.iter().copied());
     command.output().expect("run clerk-sync")
 }
 
@@ -107,6 +111,34 @@ async fn status_check_passes_when_healthy() {
     let required = clerk_sync(&["status", "--check", "--require-reconcile"], url);
     assert_eq!(required.status.code(), Some(1), "{}", stderr(&required));
     assert_eq!(reasons(&required), ["unhealthy: no reconcile has run yet (run clerk-sync reconcile)"]);
+}
+
+/// Behind a transaction pooler the functions call this build's event
+/// routines: one missing (a deploy before `migrate`) is a problem there,
+/// and nothing to check without the pooler.
+#[tokio::test]
+async fn status_check_fails_behind_a_pooler_when_an_event_routine_is_missing() {
+    let stack = TestStack::spawn().await;
+    with_a_user(&stack).await;
+    reconcile_run(&stack, "completed", "3 hours", None).await;
+    let url = stack.db.url.as_str();
+    let pooler = [("DB_POOLER", "transaction")];
+    let output = clerk_sync_with(&["status", "--check"], url, &pooler);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+
+    let routine = clerk_sync::sync::statements::DELIVERING.membership.function().to_string();
+    sql(&stack, &format!("DROP FUNCTION {routine}")).await;
+    let output = clerk_sync_with(&["status", "--check"], url, &pooler);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert_eq!(
+        reasons(&output),
+        ["unhealthy: 1 event routines of this build are missing, so every delivery through the pooler answers 503: \
+          run clerk-sync migrate"]
+    );
+    let json = json(&clerk_sync_with(&["status", "--json"], url, &pooler));
+    assert_eq!(json["problems"][0]["check"], "routines_missing", "{json}");
+    let direct = clerk_sync(&["status", "--check"], url);
+    assert_eq!(direct.status.code(), Some(0), "not called without a pooler: {}", stderr(&direct));
 }
 
 #[tokio::test]

@@ -2,7 +2,8 @@
 //! family, the last event received, the events and failures of the last
 //! hour and day, and the lag (receipt minus the event's own `timestamp`) at
 //! p50 and p99 over the last day; the replay backlog; how fresh the last
-//! reconcile is; and, against thresholds, whether all is well.
+//! reconcile is; behind a transaction pooler, whether this build's event
+//! routines exist; and, against thresholds, whether all is well.
 //!
 //! Like [`crate::sync::overview`], it sees every tenant: an operator's view, for
 //! whoever holds `DATABASE_URL`. The tenant-facing sync-status page does not
@@ -103,7 +104,7 @@ pub struct ReconcileHealth {
 pub struct Finding {
     /// `failed_events`, `silence`, `reconcile_failed`, `reconcile_overdue`,
     /// `reconcile_missing`, `reconcile_incomplete`, `received_backlog`,
-    /// `reconcile_unreadable`.
+    /// `reconcile_unreadable`, `routines_missing`.
     pub check: &'static str,
     pub message: String,
 }
@@ -215,6 +216,16 @@ FROM (
 const LAST_COMPLETED_SQL: &str =
     "SELECT max(finished_at) AS last_completed_at FROM clerk_reconcile_runs WHERE NOT dry_run AND state = 'completed'";
 
+/// This build's event routines the database lacks (behind a transaction
+/// pooler the functions call them: see [`crate::db::routines`]).
+pub async fn missing_routines(client: &Client) -> Result<Vec<String>, DbError> {
+    let routines = crate::sync::statements::routines();
+    let names: Vec<&str> = routines.iter().map(|r| r.function()).collect();
+    let query = (crate::db::routines::PRESENT_SQL, &[tokio_postgres::types::Type::TEXT_ARRAY][..]);
+    let present: Vec<String> = client.query(&query, &[&names]).await?.iter().map(|r| r.get(0)).collect();
+    Ok(names.into_iter().filter(|n| !present.iter().any(|p| p == n)).map(str::to_string).collect())
+}
+
 /// The event log's side, in one round trip (the two statements are pipelined).
 pub async fn activity(client: &Client) -> Result<Activity, DbError> {
     let (windows, backlog) = tokio::try_join!(client.query(WINDOW_SQL, &[]), client.query_one(BACKLOG_SQL, &[]))?;
@@ -262,6 +273,9 @@ pub struct Inputs<'a> {
     /// `None` when the runs could not be read (a schema from before
     /// reconcile, a role that may not read them).
     pub reconcile: Option<&'a ReconcileFacts>,
+    /// [`missing_routines`], when the functions run behind a transaction
+    /// pooler (empty otherwise: they do not call them).
+    pub missing_routines: &'a [String],
 }
 
 /// Puts the figures together and weighs them against `thresholds`.
@@ -324,6 +338,17 @@ pub fn assess(activity: &Activity, inputs: &Inputs<'_>, thresholds: &Thresholds)
         warnings.push(Finding::new(
             "received_backlog",
             format!("events still received after a minute: {} (clerk-sync replay --status received)", backlog.received),
+        ));
+    }
+
+    if !inputs.missing_routines.is_empty() {
+        problems.push(Finding::new(
+            "routines_missing",
+            format!(
+                "{} event routines of this build are missing, so every delivery through the pooler answers 503: \
+                 run clerk-sync migrate",
+                inputs.missing_routines.len()
+            ),
         ));
     }
 

@@ -21,9 +21,10 @@ pub enum Pooler {
     None,
     /// A transaction pooler: consecutive transactions of one connection
     /// may run on different server sessions, so nothing may outlive a
-    /// transaction. Statements are unnamed (parsed and planned with every
-    /// execution), the timeouts are `SET LOCAL` in the flight's `BEGIN`,
-    /// and the functions never migrate.
+    /// transaction. Statements are unnamed (the event path's are short calls
+    /// of server-side routines, whose plans the server caches: see
+    /// [`super::routines`]), the timeouts are `SET LOCAL` in the flight's
+    /// `BEGIN`, and the functions never migrate.
     Transaction,
 }
 

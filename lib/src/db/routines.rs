@@ -144,14 +144,12 @@ pub async fn install(
     Ok(missing.iter().map(|r| r.function().to_string()).collect())
 }
 
+/// Which of the names in `$1` (text[]) exist as functions in the current schema.
+pub const PRESENT_SQL: &str = "SELECT proname::text FROM pg_proc \
+     WHERE pronamespace = current_schema()::regnamespace AND proname = ANY($1::text[]::name[])";
+
 /// Which of `names` exist as functions in the current schema.
 pub async fn present(client: &impl GenericClient, names: &[&str]) -> Result<Vec<String>, tokio_postgres::Error> {
-    let rows = client
-        .query_typed(
-            "SELECT proname::text FROM pg_proc \
-             WHERE pronamespace = current_schema()::regnamespace AND proname = ANY($1::text[]::name[])",
-            &[(&names, Type::TEXT_ARRAY)],
-        )
-        .await?;
+    let rows = client.query_typed(PRESENT_SQL, &[(&names, Type::TEXT_ARRAY)]).await?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }

@@ -1,6 +1,7 @@
 //! Statement helpers every store uses: typed statements, prepared once per
 //! connection where the connection is a session of its own, unnamed where
-//! a transaction pooler stands between (see [`Pooler`]); and transactions
+//! a transaction pooler stands between (see [`Pooler`]; the event path's as
+//! calls of their server-side routines); and transactions
 //! whose `BEGIN`/`COMMIT` travel in the same flight as their statements.
 
 use std::{borrow::Cow, future::Future};
