@@ -568,7 +568,7 @@ mod tests {
     #[test]
     fn a_fresh_quiet_instance_is_healthy_and_lists_every_family() {
         let facts = completed_hours_ago(3);
-        let inputs = Inputs { event_counts: &[], live_users: 4, reconcile: Some(&facts) };
+        let inputs = Inputs { event_counts: &[], live_users: 4, reconcile: Some(&facts), missing_routines: &[] };
         let health = assess(&quiet(), &inputs, &Thresholds::default());
         assert!(health.healthy, "{health:?}");
         assert!(health.problems.is_empty() && health.warnings.is_empty(), "{health:?}");
@@ -587,7 +587,7 @@ mod tests {
             last_run: Some(RunSummary { error: Some("the API\nanswered 500".into()), ..run("failed", false) }),
             last_completed_at: Some(NOW - time::Duration::hours(49)),
         };
-        let inputs = Inputs { event_counts: &[], live_users: 3, reconcile: Some(&facts) };
+        let inputs = Inputs { event_counts: &[], live_users: 3, reconcile: Some(&facts), missing_routines: &[] };
         let health = assess(&activity, &inputs, &Thresholds::default());
         assert!(!health.healthy);
         assert_eq!(checks(&health.problems), ["failed_events", "silence", "reconcile_failed", "reconcile_overdue"]);
@@ -605,7 +605,7 @@ mod tests {
         let mut activity = quiet();
         activity.last_event_at = None;
         let facts = completed_hours_ago(1);
-        let empty = Inputs { event_counts: &[], live_users: 0, reconcile: Some(&facts) };
+        let empty = Inputs { event_counts: &[], live_users: 0, reconcile: Some(&facts), missing_routines: &[] };
         assert!(assess(&activity, &empty, &Thresholds::default()).healthy);
         let users = Inputs { live_users: 1, ..empty };
         let health = assess(&activity, &users, &Thresholds::default());
@@ -616,7 +616,7 @@ mod tests {
     #[test]
     fn no_reconcile_is_a_warning_unless_required() {
         let none = ReconcileFacts::default();
-        let inputs = Inputs { event_counts: &[], live_users: 0, reconcile: Some(&none) };
+        let inputs = Inputs { event_counts: &[], live_users: 0, reconcile: Some(&none), missing_routines: &[] };
         let health = assess(&quiet(), &inputs, &Thresholds::default());
         assert!(health.healthy);
         assert_eq!(checks(&health.warnings), ["reconcile_missing"]);
@@ -646,7 +646,7 @@ mod tests {
             }),
             last_completed_at: Some(NOW - time::Duration::hours(3)),
         };
-        let inputs = Inputs { event_counts: &[], live_users: 0, reconcile: Some(&facts) };
+        let inputs = Inputs { event_counts: &[], live_users: 0, reconcile: Some(&facts), missing_routines: &[] };
         let hourly = Thresholds { reconcile_schedule: Duration::from_secs(3600), ..Thresholds::default() };
         let health = assess(&quiet(), &inputs, &hourly);
         assert_eq!(checks(&health.problems), ["reconcile_overdue"]);
@@ -672,7 +672,7 @@ mod tests {
             Window { events_last_day: 2, lag_p50_ms: Some(150.0), lag_p99_ms: Some(900.0), ..Window::default() },
         )];
         let facts = completed_hours_ago(1);
-        let inputs = Inputs { event_counts: &counts, live_users: 1, reconcile: Some(&facts) };
+        let inputs = Inputs { event_counts: &counts, live_users: 1, reconcile: Some(&facts), missing_routines: &[] };
         let health = assess(&activity, &inputs, &Thresholds::default());
         let users = &health.families[0];
         assert_eq!(users.last_received_at.as_deref(), Some("2026-12-05T11:50:00.000000Z"));
