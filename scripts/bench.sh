@@ -70,7 +70,7 @@ cargo bench -p clerk-sync-bench --bench latency
 # the launcher `clerk-sync dev` and the test harness use), removed after.
 echo "== per-event latency, durable commits"
 cargo run -q -p local-postgres -- --set fsync=on --set synchronous_commit=on -- \
-    env BENCH_LATENCY_NAME=latency_durable BENCH_CRITERION=0 BENCH_BURST=0 BENCH_PATHS=direct \
+    env BENCH_LATENCY_NAME=latency_durable BENCH_CRITERION=0 BENCH_BURST=0 BENCH_PATHS=direct,pgbouncer \
     cargo bench -p clerk-sync-bench --bench latency
 
 echo "== sizes, cold start, memory"
@@ -130,7 +130,7 @@ PY
     echo
     cat "$OUT/latency.md"
     echo
-    echo "The same on a server with durable commits (\`fsync=on\`, \`synchronous_commit=on\`, as RDS; direct path):"
+    echo "The same on a server with durable commits (\`fsync=on\`, \`synchronous_commit=on\`, as RDS; direct and through PgBouncer):"
     echo
     cat "$OUT/latency_durable.md"
     echo
