@@ -3,7 +3,12 @@
 //! becomes an SQL expression over a random key `k` and a fresh svix id
 //! `id`, drawn once per run in a CTE `p` put in front (the seed in
 //! `bench/pgbench/seed.sql` has users `user_0`…`user_999` and organizations
-//! `org_0`…`org_333`). `pgbench-scripts DIR` writes them.
+//! `org_0`…`org_333`). `pgbench-scripts DIR` writes them, and for the
+//! statements of a delivery the same wrapped in a PL/pgSQL function
+//! (`routines.sql` creates them, `routine_<name>.sql` calls one), as the
+//! event routines wrap them behind a pooler ([`clerk_sync::db::routines`]):
+//! `-M extended` on a call against `-M prepared` on the statement is the
+//! A/B of issue 16.
 
 use clerk_sync::sync::statements;
 
@@ -181,6 +186,28 @@ pub fn scripts() -> Vec<(&'static str, String)> {
         .collect()
 }
 
+/// `routines.sql`, which creates a parameterless PL/pgSQL function around
+/// each delivery script, and `routine_<name>.sql`, which calls it.
+pub fn routine_scripts() -> Vec<(String, String)> {
+    let mut setup = String::from("-- pgbench-scripts: each delivery statement wrapped as the event routines wrap it\n");
+    let mut calls = Vec::new();
+    for (name, script) in scripts() {
+        if effect(name).is_none() {
+            continue;
+        }
+        let body = script.lines().filter(|l| !l.starts_with("--")).collect::<Vec<_>>().join("\n");
+        let body = body.trim_end().trim_end_matches(';');
+        setup.push_str(&format!(
+            "CREATE OR REPLACE FUNCTION bench_routine_{name}() RETURNS TABLE (recorded bigint, applied bigint) \
+             LANGUAGE plpgsql AS $routine$\n#variable_conflict use_column\nBEGIN\nRETURN QUERY {body}\n;\nEND\n$routine$;\n"
+        ));
+        calls.push((format!("routine_{name}"), format!("SELECT * FROM bench_routine_{name}();\n")));
+    }
+    let mut all = vec![("routines".to_string(), setup)];
+    all.extend(calls);
+    all
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,5 +224,12 @@ mod tests {
             );
         }
         assert_eq!(substitute("a $1 b $10 c $2", &["x"; 10]), "a (x) b (x) c (x)");
+        let routines = routine_scripts();
+        let setup = &routines[0].1;
+        for (name, call) in &routines[1..] {
+            let function = format!("bench_{name}()");
+            assert!(setup.contains(&format!("FUNCTION {function}")) && call.contains(&function), "{name}");
+        }
+        assert!(routines.iter().any(|(name, _)| name == "routine_membership"));
     }
 }

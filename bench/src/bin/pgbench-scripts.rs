@@ -12,7 +12,8 @@ fn main() -> ExitCode {
         eprintln!("{}: {e}", dir.display());
         return ExitCode::FAILURE;
     }
-    for (name, script) in clerk_sync_bench::pgbench::scripts() {
+    let scripts = clerk_sync_bench::pgbench::scripts().into_iter().map(|(name, script)| (name.to_string(), script));
+    for (name, script) in scripts.chain(clerk_sync_bench::pgbench::routine_scripts()) {
         let path = dir.join(format!("{name}.sql"));
         if let Err(e) = fs::write(&path, script) {
             eprintln!("{}: {e}", path.display());
