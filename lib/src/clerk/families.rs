@@ -3,7 +3,8 @@
 //! Adding a family (the checklist; the README's "Adding an event family"
 //! says the same):
 //! 1. a payload file `clerk/<family>.rs` (what its events carry) and a rules
-//!    file `sync/<family>.rs` (its statements);
+//!    file `sync/<family>.rs` (its statements, composed as `Routine`s with
+//!    their parameter types in `sync/statements.rs`);
 //! 2. a migration for its tables;
 //! 3. a row in [`FAMILIES`] and a variant of [`Family`] (the compiler then
 //!    points at [`super::plan`] and the sync dispatch);
