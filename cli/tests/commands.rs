@@ -248,6 +248,14 @@ fn bench_measures_every_family() {
     assert!(results.join("tiny.json").is_file());
     std::fs::remove_dir_all(&results).unwrap();
 
+    // The pooler's path on a direct connection, interleaved with the direct one.
+    let args = ["bench", "--events", "5", "--warmup", "2", "--delay-us", "0", "--paths", "routines", "--json"];
+    let run = clerk_sync(&args, &env);
+    assert!(run.status.success(), "{}", text(&run));
+    let report: Value = serde_json::from_slice(&run.stdout).unwrap();
+    let paths: Vec<&str> = report["runs"].as_array().unwrap().iter().map(|r| r["path"].as_str().unwrap()).collect();
+    assert_eq!(paths, ["direct", "routines"], "the direct path comes along: {report}");
+
     let nothing = clerk_sync(&["bench", "--events", "0"], &env);
     assert!(!nothing.status.success() && text(&nothing).contains("--events"), "{}", text(&nothing));
 }
