@@ -108,6 +108,23 @@ async fn a_routine_missing_behind_the_pooler_is_a_503_until_migrate_makes_it() {
     assert_eq!(stack.db.count("users").await, 1);
 }
 
+/// Data PostgreSQL refuses (jsonb and a `\u0000` escape) fails the routine
+/// inside its transaction through the pooler: rolled back, then the event
+/// is recorded as failed with its body as text, as on a direct connection.
+#[tokio::test]
+async fn a_body_jsonb_refuses_is_recorded_failed_through_the_pooler() {
+    let stack = TestStack::spawn_through_pgbouncer(2).await;
+    let body =
+        r#"{"type":"user.created","timestamp":5,"data":{"id":"user_nul","first_name":"a\u0000b","updated_at":5}}"#;
+    let answer = stack.deliver_raw(&stack.users, "msg_nul", body).await;
+    assert_eq!((answer.status, answer.body["status"].as_str()), (200, Some("failed")), "{answer:?}");
+    let rows = stack.db.rows("SELECT status, jsonb_typeof(payload) AS kind FROM clerk_webhook_events").await;
+    assert_eq!(rows, vec![json!({"status": "failed", "kind": "string"})]);
+    assert_eq!(stack.db.count("users").await, 0);
+    // The connection is sound after the rollbacks: the next event applies.
+    stack.expect("msg_a", &simple_user("user.created", "user_a", 1, "A", "a@example.com"), "processed").await;
+}
+
 /// The timeouts still bound every transaction through the pooler: a row
 /// locked elsewhere is a 503 after the lock timeout, not a hang.
 #[tokio::test]
