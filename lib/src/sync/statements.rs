@@ -17,6 +17,15 @@ macro_rules! event_and {
 /// What every recording statement yields.
 const RECORDED: Returns = Returns::Rows("recorded bigint, applied bigint");
 
+/// A recording statement's routine, named after its way of claiming the
+/// event row and its field (`deliver_user_upsert`), with the effect's
+/// parameter types after the event's.
+macro_rules! recording {
+    ($way:literal, $field:ident, $sql:expr $(, $effect:ident)* $(,)?) => {
+        Routine::new(concat!($way, "_", stringify!($field)), $sql, event_and!($($effect),*), RECORDED)
+    };
+}
+
 /// The statements for one way of claiming the event row, with their
 /// parameters after the event's.
 pub struct Statements {
@@ -79,108 +88,95 @@ impl Statements {
 macro_rules! statements {
     ($way:literal, $fresh:literal, $claim:literal, $claim_as_text:literal) => {
         Statements {
-            record_only: Routine::new(concat!($way, "_record_only"), statements!(@record $claim), event_and!(), RECORDED),
-            record_only_as_text: Routine::new(
-                concat!($way, "_record_only_as_text"), statements!(@record $claim_as_text), event_and!(), RECORDED
-            ),
-            user_upsert: Routine::new(
-                concat!($way, "_user_upsert"),
+            record_only: recording!($way, record_only, statements!(@record $claim)),
+            record_only_as_text: recording!($way, record_only_as_text, statements!(@record $claim_as_text)),
+            user_upsert: recording!(
+                $way, user_upsert,
                 statements!(@effect $fresh, "incoming_users", "sql/user_from_event.sql", "sql/user_upsert.sql", $claim),
-                event_and!(TEXT, TEXT, TEXT, TEXT, TEXT, INT8),
-                RECORDED,
+                TEXT, TEXT, TEXT, TEXT, TEXT, INT8,
             ),
-            user_delete: Routine::new(
-                concat!($way, "_user_delete"),
+            user_delete: recording!(
+                $way, user_delete,
                 statements!(
                     @effect $fresh, "deleted_users", "sql/user_deleted_from_event.sql", "sql/user_delete.sql", $claim
                 ),
-                event_and!(TEXT, INT8),
-                RECORDED,
+                TEXT, INT8,
             ),
-            organization_upsert: Routine::new(
-                concat!($way, "_organization_upsert"),
+            organization_upsert: recording!(
+                $way, organization_upsert,
                 statements!(
                     @effect $fresh, "incoming_organizations", "sql/organization_from_event.sql",
                     "sql/organization_upsert.sql", $claim
                 ),
-                event_and!(TEXT, TEXT, TEXT, TEXT, INT8),
-                RECORDED,
+                TEXT, TEXT, TEXT, TEXT, INT8,
             ),
-            organization_delete: Routine::new(
-                concat!($way, "_organization_delete"),
+            organization_delete: recording!(
+                $way, organization_delete,
                 statements!(
                     @effect $fresh, "deleted_organizations", "sql/organization_deleted_from_event.sql",
                     "sql/organization_delete.sql", $claim
                 ),
-                event_and!(TEXT, INT8),
-                RECORDED,
+                TEXT, INT8,
             ),
-            membership: Routine::new(
-                concat!($way, "_membership"),
+            membership: recording!(
+                $way, membership,
                 statements!(
                     @nested $fresh, "incoming_memberships", "sql/membership_from_event.sql",
                     "sql/memberships_nested_organizations.sql", "sql/membership.sql", $claim
                 ),
-                event_and!(TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, INT8, TEXT, TEXT, INT8, BOOL),
-                RECORDED,
+                TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, INT8, TEXT, TEXT, INT8, BOOL,
             ),
-            invitation: Routine::new(
-                concat!($way, "_invitation"),
+            invitation: recording!(
+                $way, invitation,
                 statements!(
                     @nested $fresh, "incoming_invitations", "sql/invitation_from_event.sql",
                     "sql/invitations_nested_organizations.sql", "sql/invitation.sql", $claim
                 ),
-                event_and!(TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, INT8, TEXT, INT8),
-                RECORDED,
+                TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, INT8, TEXT, INT8,
             ),
-            domain_upsert: Routine::new(
-                concat!($way, "_domain_upsert"),
+            domain_upsert: recording!(
+                $way, domain_upsert,
                 statements!(
                     @nested $fresh, "incoming_domains", "sql/domain_from_event.sql",
                     "sql/domains_nested_organizations.sql", "sql/domain_upsert.sql", $claim
                 ),
-                event_and!(TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, INT8),
-                RECORDED,
+                TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, INT8,
             ),
-            domain_delete: Routine::new(
-                concat!($way, "_domain_delete"),
+            domain_delete: recording!(
+                $way, domain_delete,
                 statements!(
-                    @effect $fresh, "deleted_domains", "sql/domain_deleted_from_event.sql", "sql/domain_delete.sql", $claim
+                    @effect $fresh, "deleted_domains", "sql/domain_deleted_from_event.sql", "sql/domain_delete.sql",
+                    $claim
                 ),
-                event_and!(TEXT, INT8),
-                RECORDED,
+                TEXT, INT8,
             ),
-            role_upsert: Routine::new(
-                concat!($way, "_role_upsert"),
+            role_upsert: recording!(
+                $way, role_upsert,
                 statements!(@effect $fresh, "incoming_roles", "sql/role_from_event.sql", "sql/role_upsert.sql", $claim),
-                event_and!(TEXT, TEXT, TEXT, TEXT, INT8, TEXT_ARRAY, TEXT_ARRAY, TEXT_ARRAY, TEXT_ARRAY, TEXT_ARRAY, INT8_ARRAY),
-                RECORDED,
+                TEXT, TEXT, TEXT, TEXT, INT8, TEXT_ARRAY, TEXT_ARRAY, TEXT_ARRAY, TEXT_ARRAY, TEXT_ARRAY, INT8_ARRAY,
             ),
-            role_delete: Routine::new(
-                concat!($way, "_role_delete"),
+            role_delete: recording!(
+                $way, role_delete,
                 statements!(
                     @effect $fresh, "deleted_roles", "sql/role_deleted_from_event.sql", "sql/role_delete.sql", $claim
                 ),
-                event_and!(TEXT, INT8),
-                RECORDED,
+                TEXT, INT8,
             ),
-            permission_upsert: Routine::new(
-                concat!($way, "_permission_upsert"),
+            permission_upsert: recording!(
+                $way, permission_upsert,
                 statements!(
                     @effect $fresh, "incoming_permissions", "sql/permission_from_event.sql",
                     "sql/permission_upsert.sql", $claim
                 ),
-                event_and!(TEXT, TEXT, TEXT, TEXT, TEXT, INT8),
-                RECORDED,
+                TEXT, TEXT, TEXT, TEXT, TEXT, INT8,
             ),
-            permission_delete: Routine::new(
-                concat!($way, "_permission_delete"),
+            permission_delete: recording!(
+                $way, permission_delete,
                 statements!(
                     @effect $fresh, "deleted_permissions", "sql/permission_deleted_from_event.sql",
                     "sql/permission_delete.sql", $claim
                 ),
-                event_and!(TEXT, INT8),
-                RECORDED,
+                TEXT, INT8,
             ),
         }
     };
