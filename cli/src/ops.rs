@@ -336,10 +336,16 @@ pub fn prune(args: PruneArgs) -> Result<(), OpsError> {
 /// One pooled connection to `url`, with TLS as the URL's `sslmode` (or
 /// `PGSSLMODE`) says and `PGSSLROOTCERT`, exactly as the functions connect.
 pub async fn connect(url: &str) -> Result<clerk_sync::db::Client, OpsError> {
+    connect_with(url, |_| {}).await
+}
+
+/// The same, with `adjust` applied to the settings first.
+async fn connect_with(url: &str, adjust: impl FnOnce(&mut DbSettings)) -> Result<clerk_sync::db::Client, OpsError> {
     let mut settings = DbSettings::for_url(url);
     settings.connect_timeout = std::time::Duration::from_secs(10);
     settings.tls = TlsSettings::from_source(&Env)?;
     settings.pooler = Pooler::from_source(&Env)?;
+    adjust(&mut settings);
     let pool = build_pool(&settings)?;
     pool.get().await.map_err(|e| {
         OpsError::Database(DatabaseError::Connect {
@@ -472,16 +478,14 @@ pub async fn read_status(url: &str, latest: i64, thresholds: &Thresholds) -> Res
     Ok(Status { overview, last_reconcile, health })
 }
 
+/// The statement timeout of `prune`'s connection.
+const PRUNE_STATEMENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// Deletes old processed, stale and ignored events in batches, with a progress bar.
 pub async fn prune_events(url: &str, options: &PruneOptions) -> Result<PruneReport, OpsError> {
-    let client = connect(url).await?;
     // Counting a large table may outlast the functions' statement timeout;
     // each delete batch stays short whatever this says.
-    // (Through a transaction pooler no statement timeout is set outside a
-    // transaction, and a session SET would outlive this command.)
-    if client.pooler() == Pooler::None {
-        client.batch_execute("SET statement_timeout = 0").await.map_err(|e| prune_error(e.into()))?;
-    }
+    let client = connect_with(url, |settings| settings.statement_timeout = PRUNE_STATEMENT_TIMEOUT).await?;
     let bar = progress(0, "pruning");
     let report = prune::prune_with(&client, options, |deleted, found| {
         bar.set_length(found.max(deleted));

@@ -3,7 +3,13 @@
 //! mode, RDS Proxy) stands between it and PostgreSQL, and so how its
 //! statements must travel (see [`crate::db::statements`]).
 
-use std::{ops::Deref, sync::Arc};
+use std::{
+    ops::Deref,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+};
 
 use deadpool::managed::{self, Metrics, RecycleResult};
 use deadpool_postgres::ClientWrapper;
@@ -69,6 +75,9 @@ pub struct Connection {
     client: ClientWrapper,
     pooler: Pooler,
     begin: Arc<str>,
+    /// A `BEGIN` has been sent and its `COMMIT` or `ROLLBACK` not yet: the
+    /// next statement sent joins that transaction.
+    in_transaction: AtomicBool,
 }
 
 impl Connection {
@@ -83,6 +92,20 @@ impl Connection {
 
     pub(crate) fn wrapper(&self) -> &ClientWrapper {
         &self.client
+    }
+
+    /// Marks the transaction open when its `BEGIN` is sent, closed when its
+    /// `COMMIT` or `ROLLBACK` is ([`super::statements`]): the order of the
+    /// messages on the wire, which is the order the server runs them in.
+    pub(crate) fn mark_transaction(&self, open: bool) {
+        self.in_transaction.store(open, Ordering::Relaxed);
+    }
+
+    /// Whether a statement sent now must bring a transaction of its own:
+    /// through a transaction pooler the timeouts are `SET LOCAL`, so a
+    /// statement outside a transaction would run without them.
+    pub(crate) fn needs_own_transaction(&self) -> bool {
+        self.pooler == Pooler::Transaction && !self.in_transaction.load(Ordering::Relaxed)
     }
 }
 
@@ -105,10 +128,22 @@ impl managed::Manager for PgManager {
 
     async fn create(&self) -> Result<Connection, Error> {
         let client = self.inner.create().await?;
-        Ok(Connection { client, pooler: self.pooler, begin: self.begin.clone() })
+        Ok(Connection {
+            client,
+            pooler: self.pooler,
+            begin: self.begin.clone(),
+            in_transaction: AtomicBool::new(false),
+        })
     }
 
     async fn recycle(&self, connection: &mut Connection, metrics: &Metrics) -> RecycleResult<Error> {
+        // A request dropped between a `BEGIN` and its end (a split
+        // transaction whose caller timed out) left the server session inside
+        // it: the next user must not run in it, or commit it. Closing the
+        // connection rolls it back.
+        if connection.in_transaction.swap(false, Ordering::Relaxed) {
+            return Err(managed::RecycleError::message("returned inside a transaction"));
+        }
         self.inner.recycle(&mut connection.client, metrics).await
     }
 

@@ -103,10 +103,47 @@ impl Query for String {
 
 type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
+/// These methods shadow tokio-postgres's own, so every statement of the
+/// crate travels as the connection's pooler allows; through a transaction
+/// pooler, one sent outside a transaction brings its own (`BEGIN` with the
+/// timeouts, the statement, `COMMIT`, in one flight), so that no statement
+/// runs without the timeouts.
 impl Connection {
-    /// Rows of `statement`. These methods shadow tokio-postgres's own, so
-    /// every statement of the crate travels as the connection's pooler allows.
+    /// Rows of `statement`.
     pub async fn query<Q: Query + ?Sized>(&self, statement: &Q, params: Params<'_>) -> Result<Vec<Row>, Error> {
+        if self.needs_own_transaction() {
+            return transaction(self, self.query_here(statement, params)).await;
+        }
+        self.query_here(statement, params).await
+    }
+
+    /// The one row of `statement`; an error for none or several.
+    pub async fn query_one<Q: Query + ?Sized>(&self, statement: &Q, params: Params<'_>) -> Result<Row, Error> {
+        if self.needs_own_transaction() {
+            return transaction(self, self.query_one_here(statement, params)).await;
+        }
+        self.query_one_here(statement, params).await
+    }
+
+    /// The row of `statement`, if any; an error for several.
+    pub async fn query_opt<Q: Query + ?Sized>(&self, statement: &Q, params: Params<'_>) -> Result<Option<Row>, Error> {
+        if self.needs_own_transaction() {
+            return transaction(self, self.query_opt_here(statement, params)).await;
+        }
+        self.query_opt_here(statement, params).await
+    }
+
+    /// Rows affected.
+    pub async fn execute<Q: Query + ?Sized>(&self, statement: &Q, params: Params<'_>) -> Result<u64, Error> {
+        if self.needs_own_transaction() {
+            return transaction(self, self.execute_here(statement, params)).await;
+        }
+        self.execute_here(statement, params).await
+    }
+
+    // The same, sent as they are: inside the transaction open, if any.
+
+    async fn query_here<Q: Query + ?Sized>(&self, statement: &Q, params: Params<'_>) -> Result<Vec<Row>, Error> {
         match statement.form() {
             Form::Named(named) => self.wrapper().query(named, params).await,
             Form::Text(sql, types) if self.pooler() == Pooler::Transaction => {
@@ -116,8 +153,7 @@ impl Connection {
         }
     }
 
-    /// The one row of `statement`; an error for none or several.
-    pub async fn query_one<Q: Query + ?Sized>(&self, statement: &Q, params: Params<'_>) -> Result<Row, Error> {
+    async fn query_one_here<Q: Query + ?Sized>(&self, statement: &Q, params: Params<'_>) -> Result<Row, Error> {
         match statement.form() {
             Form::Named(named) => self.wrapper().query_one(named, params).await,
             Form::Text(sql, types) if self.pooler() == Pooler::Transaction => {
@@ -127,8 +163,7 @@ impl Connection {
         }
     }
 
-    /// The row of `statement`, if any; an error for several.
-    pub async fn query_opt<Q: Query + ?Sized>(&self, statement: &Q, params: Params<'_>) -> Result<Option<Row>, Error> {
+    async fn query_opt_here<Q: Query + ?Sized>(&self, statement: &Q, params: Params<'_>) -> Result<Option<Row>, Error> {
         match statement.form() {
             Form::Named(named) => self.wrapper().query_opt(named, params).await,
             Form::Text(sql, types) if self.pooler() == Pooler::Transaction => {
@@ -138,8 +173,7 @@ impl Connection {
         }
     }
 
-    /// Rows affected.
-    pub async fn execute<Q: Query + ?Sized>(&self, statement: &Q, params: Params<'_>) -> Result<u64, Error> {
+    async fn execute_here<Q: Query + ?Sized>(&self, statement: &Q, params: Params<'_>) -> Result<u64, Error> {
         match statement.form() {
             Form::Named(named) => self.wrapper().execute(named, params).await,
             Form::Text(sql, types) if self.pooler() == Pooler::Transaction => {
@@ -163,31 +197,30 @@ fn typed<'a>(sql: &str, params: Params<'a>, types: &[Type]) -> Vec<(&'a (dyn ToS
 /// Ends a failed transaction. `try_join!` stops at the first error, so the
 /// `COMMIT` may never have been sent: a connection never goes back to the
 /// pool inside a transaction.
-pub async fn rollback(client: &Client) {
+pub async fn rollback(client: &Connection) {
+    client.mark_transaction(false);
     let _ = client.batch_execute("ROLLBACK").await;
 }
 
 /// Opens a transaction: `BEGIN`, and through a transaction pooler the
-/// timeouts as `SET LOCAL`, in one message.
-pub async fn begin(client: &Client) -> Result<(), Error> {
+/// timeouts as `SET LOCAL`, in one message. Statements sent after it (in
+/// the same flight or later) join it until [`commit`] or [`rollback`].
+pub async fn begin(client: &Connection) -> Result<(), Error> {
+    client.mark_transaction(true);
     client.batch_execute(client.begin_sql()).await
 }
 
-/// One statement, its own transaction: as it is on a session of its own;
-/// through a transaction pooler inside `BEGIN` (with the timeouts) and
-/// `COMMIT`, sent in the same flight: still one round trip.
-pub async fn single<T>(client: &Client, work: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
-    match client.pooler() {
-        Pooler::None => work.await,
-        Pooler::Transaction => transaction(client, work).await,
-    }
+/// Commits the transaction [`begin`] opened.
+pub async fn commit(client: &Connection) -> Result<(), Error> {
+    client.mark_transaction(false);
+    client.batch_execute("COMMIT").await
 }
 
 /// `BEGIN`, the statements of `work` and `COMMIT`, sent together: one round
 /// trip. The server runs them in order, so each statement's snapshot is
 /// taken after the previous one's locks are held. Rolled back on failure.
-pub async fn transaction<T>(client: &Client, work: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
-    let result = tokio::try_join!(begin(client), work, client.batch_execute("COMMIT"));
+pub async fn transaction<T>(client: &Connection, work: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+    let result = tokio::try_join!(begin(client), work, commit(client));
     match result {
         Ok((_, value, _)) => Ok(value),
         Err(e) => {
@@ -200,7 +233,7 @@ pub async fn transaction<T>(client: &Client, work: impl Future<Output = Result<T
 /// The first half of a transaction that needs an answer before it can go
 /// on: `BEGIN` and the statements of `work` in one flight. Rolled back on
 /// failure; otherwise the transaction stays open for [`commit_with`].
-pub async fn begin_with<T>(client: &Client, work: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+pub async fn begin_with<T>(client: &Connection, work: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
     match tokio::try_join!(begin(client), work) {
         Ok((_, value)) => Ok(value),
         Err(e) => {
@@ -212,8 +245,8 @@ pub async fn begin_with<T>(client: &Client, work: impl Future<Output = Result<T,
 
 /// The last half: the statements of `work` and `COMMIT` in one flight.
 /// Rolled back on failure.
-pub async fn commit_with<T>(client: &Client, work: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
-    match tokio::try_join!(work, client.batch_execute("COMMIT")) {
+pub async fn commit_with<T>(client: &Connection, work: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+    match tokio::try_join!(work, commit(client)) {
         Ok((value, _)) => Ok(value),
         Err(e) => {
             rollback(client).await;

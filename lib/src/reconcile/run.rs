@@ -359,7 +359,7 @@ async fn write_page(cx: &mut Context<'_>, run: &mut Run, kind: Kind, batch: Batc
         },
         run.changes(client, prepared, kind, &applied.changed, false),
         run.save(client, prepared, requests),
-        client.batch_execute("COMMIT"),
+        crate::db::statements::commit(client),
     );
     if let Err(e) = last {
         rollback(client).await;
@@ -445,7 +445,7 @@ async fn remove_absent(cx: &mut Context<'_>, run: &mut Run, kind: Kind, began_ms
             },
             run.changes(client, prepared, kind, &removed.changed, true),
             run.save(client, prepared, requests),
-            client.batch_execute("COMMIT"),
+            crate::db::statements::commit(client),
         );
         if let Err(e) = last {
             rollback(client).await;

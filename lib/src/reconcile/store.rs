@@ -330,7 +330,7 @@ impl Run {
                 client.execute(&FORGET_SEEN, &[&self.id]).await?;
             }
             client.execute(&RELEASE, &[&self.holder]).await?;
-            client.batch_execute("COMMIT").await
+            crate::db::statements::commit(client).await
         }
         .await;
         if result.is_err() {

@@ -46,5 +46,5 @@ pub(super) async fn delete(
     let stmt = prepare_routine(client, routine).await?;
     let mut params = event.to_vec();
     params.extend_from_slice(&[&clerk_id, &deleted_ms]);
-    crate::db::statements::single(client, client.query_one(&stmt, &params)).await
+    client.query_one(&stmt, &params).await
 }

@@ -91,7 +91,7 @@ async fn deliver_once(
         Plan::Ignore | Plan::Fail(_) => {
             let routine = if payload_as_text { &statements.record_only_as_text } else { &statements.record_only };
             let stmt = prepare_routine(client, routine).await?;
-            let row = crate::db::statements::single(client, client.query_one(&stmt, &record)).await?;
+            let row = client.query_one(&stmt, &record).await?;
             return Ok(match (recorded(&row), plan) {
                 (false, _) => Outcome::Duplicate,
                 (true, Plan::Fail(reason)) => Outcome::Failed(reason.clone()),

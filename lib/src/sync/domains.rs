@@ -47,5 +47,5 @@ async fn upsert(
         &domain.affiliation_email_address,
         &domain.updated_ms,
     ]);
-    crate::db::statements::single(client, client.query_one(&stmt, &params)).await
+    client.query_one(&stmt, &params).await
 }

@@ -32,5 +32,5 @@ pub(super) async fn apply(
         &user_id,
         &invitation.updated_ms,
     ]);
-    crate::db::statements::single(client, client.query_one(&stmt, &params)).await
+    client.query_one(&stmt, &params).await
 }

@@ -33,5 +33,5 @@ pub(super) async fn apply(
         &m.event_ms,
         &m.removed,
     ]);
-    crate::db::statements::single(client, client.query_one(&stmt, &params)).await
+    client.query_one(&stmt, &params).await
 }

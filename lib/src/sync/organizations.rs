@@ -35,5 +35,5 @@ async fn upsert(client: &Client, routine: &'static Routine, event: &Params<'_>, 
     let id = org.id.as_str();
     let mut params = event.to_vec();
     params.extend_from_slice(&[&id, &org.name, &org.slug, &org.image_url, &org.updated_ms]);
-    crate::db::statements::single(client, client.query_one(&stmt, &params)).await
+    client.query_one(&stmt, &params).await
 }

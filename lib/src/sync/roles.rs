@@ -58,7 +58,7 @@ async fn upsert_permission(
         &permission.kind,
         &permission.updated_ms,
     ]);
-    crate::db::statements::single(client, client.query_one(&stmt, &params)).await
+    client.query_one(&stmt, &params).await
 }
 
 async fn upsert_role(

@@ -46,5 +46,5 @@ async fn upsert(
     let id = user.id.as_str();
     let mut params = event.to_vec();
     params.extend_from_slice(&[&id, &user.email, &user.first_name, &user.last_name, &user.image_url, &user.updated_ms]);
-    crate::db::statements::single(client, client.query_one(&stmt, &params)).await
+    client.query_one(&stmt, &params).await
 }

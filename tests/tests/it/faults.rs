@@ -491,3 +491,33 @@ async fn a_restart_behind_pgbouncer_then_redelivery_converges() {
     }
     assert_eq!(stack.snapshot().await, expected);
 }
+
+/// A request dropped between a `BEGIN` and its end (a split transaction
+/// whose caller timed out) gives its connection back inside the
+/// transaction: the pool closes it, which rolls the transaction back,
+/// rather than let the next request run in it or commit it.
+#[tokio::test]
+async fn a_connection_given_back_inside_a_transaction_is_closed_not_reused() {
+    let db = TestDb::spawn().await;
+    let pool = clerk_sync_tests::pool(&db.url, 1);
+    let client = pool.get().await.unwrap();
+    let abandoned: i32 = client.query_one("SELECT pg_backend_pid()", &[]).await.unwrap().get(0);
+    clerk_sync::db::statements::begin(&client).await.unwrap();
+    client.execute("INSERT INTO users (clerk_user_id) VALUES ('user_half_written')", &[]).await.unwrap();
+    drop(client);
+
+    let client = pool.get().await.unwrap();
+    let pid: i32 = client.query_one("SELECT pg_backend_pid()", &[]).await.unwrap().get(0);
+    assert_ne!(pid, abandoned, "a fresh connection");
+    client.execute("INSERT INTO users (clerk_user_id) VALUES ('user_next')", &[]).await.unwrap();
+    let admin = connect(&db.url).await;
+    let users: Vec<String> =
+        admin.query("SELECT clerk_user_id FROM users", &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
+    assert_eq!(users, vec!["user_next".to_string()]);
+
+    // A connection given back after its transaction ended is reused.
+    clerk_sync::db::statements::transaction(&client, client.execute("SELECT 1", &[])).await.unwrap();
+    drop(client);
+    let again: i32 = pool.get().await.unwrap().query_one("SELECT pg_backend_pid()", &[]).await.unwrap().get(0);
+    assert_eq!(again, pid);
+}

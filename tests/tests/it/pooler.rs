@@ -12,6 +12,7 @@ use clerk_sync::{
         sync_status,
     },
     backend_api::{BackendApi, BackendApiConfig},
+    db::{build_pool, DbSettings},
     reconcile::{reconcile, Options, Quiet, Trigger},
     sync::{
         prune::prune,
@@ -29,6 +30,7 @@ use clerk_sync_tests::{
     through_pooler, webhook_state, TestDb, TestStack, Vars,
 };
 use serde_json::json;
+use tokio_postgres::error::SqlState;
 
 /// Twenty function instances (one connection each, as on Lambda), two
 /// server connections: each of 200 deliveries, with redeliveries of the
@@ -146,8 +148,65 @@ async fn the_lock_timeout_applies_through_the_pooler() {
     holder.batch_execute("ROLLBACK").await.unwrap();
     // And the settings did not leak into the pooled server session.
     let client = pooler_pool(&bouncer.url(&stack.db.name), 1).get().await.unwrap();
-    let row = client.query_one("SHOW lock_timeout", &[]).await.unwrap();
-    assert_eq!(row.get::<_, String>(0), "0");
+    assert_eq!(session_setting(&client, "lock_timeout").await, "0");
+}
+
+/// A setting of the server session the pooler hands out, read with a bare
+/// simple query: outside any transaction, so not under our `SET LOCAL`s.
+async fn session_setting(client: &clerk_sync::db::Client, name: &str) -> String {
+    let messages = client.simple_query(&format!("SHOW {name}")).await.unwrap();
+    messages
+        .iter()
+        .find_map(|message| match message {
+            tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+            _ => None,
+        })
+        .expect("SHOW answers a row")
+}
+
+/// Every statement through the pooler carries the timeouts, one sent
+/// outside a transaction too (a read): it brings its own, in the same
+/// flight, and the settings stay out of the pooled server session.
+#[tokio::test]
+async fn a_statement_outside_a_transaction_gets_the_timeouts_through_the_pooler() {
+    let db = TestDb::spawn().await;
+    let bouncer = pgbouncer::start(1);
+    let mut settings = DbSettings::for_url(bouncer.url(&db.name)).through_pooler();
+    settings.statement_timeout = Duration::from_millis(300);
+    let client = build_pool(&settings).unwrap().get().await.unwrap();
+    let started = Instant::now();
+    let error = client.query("SELECT pg_sleep(5)", &[]).await.expect_err("cancelled by the statement timeout");
+    assert_eq!(error.code(), Some(&SqlState::QUERY_CANCELED), "{error}");
+    assert!(started.elapsed() < Duration::from_secs(3), "answered in {:?}", started.elapsed());
+    // The connection is sound and back outside any transaction: the session
+    // keeps the server's default, so the next statement brings the timeout again.
+    assert_eq!(client.query_one("SHOW statement_timeout", &[]).await.unwrap().get::<_, String>(0), "300ms");
+    assert_eq!(session_setting(&client, "statement_timeout").await, "0");
+}
+
+/// The API functions' reads outside a transaction, behind a table another
+/// session holds: a 503 after the lock timeout, not a hang.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_reads_get_the_lock_timeout_through_the_pooler() {
+    let stack = TestStack::spawn_through_pgbouncer(2).await;
+    stack.expect("msg_ada", &simple_user("user.created", "user_ada", 100, "Ada", "ada@example.com"), "processed").await;
+    let url = stack.pgbouncer.as_ref().unwrap().url(&stack.db.name);
+    let mut extra = through_pooler();
+    extra.push(("DB_LOCK_TIMEOUT_SECS", "1".into()));
+    let state = api_state(&url, extra);
+    let session = token("user_ada", None);
+    let holder = connect(&stack.db.url).await;
+    holder.batch_execute("BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE").await.unwrap();
+    let started = Instant::now();
+    let request = sync_status::handle(&state, api_request("GET", "/sync-status", Some(&session), None));
+    let view = tokio::time::timeout(Duration::from_secs(10), request).await;
+    let waited = started.elapsed();
+    holder.batch_execute("ROLLBACK").await.unwrap();
+    let view = api_answer(view.expect("answered, not left waiting for the lock"));
+    assert_eq!(view.status, 503, "{view:?}");
+    assert!(waited >= Duration::from_millis(900) && waited < Duration::from_secs(4), "answered in {waited:?}");
+    let view = api_answer(sync_status::handle(&state, api_request("GET", "/sync-status", Some(&session), None)).await);
+    assert_eq!(view.status, 200, "{view:?}");
 }
 
 /// The API functions, replay, prune and reconcile through the pooler.
