@@ -111,37 +111,35 @@ type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 impl Connection {
     /// Rows of `statement`.
     pub async fn query<Q: Query + ?Sized>(&self, statement: &Q, params: Params<'_>) -> Result<Vec<Row>, Error> {
-        if self.needs_own_transaction() {
-            return transaction(self, self.query_here(statement, params)).await;
-        }
-        self.query_here(statement, params).await
+        self.in_a_transaction(self.query_here(statement, params)).await
     }
 
     /// The one row of `statement`; an error for none or several.
     pub async fn query_one<Q: Query + ?Sized>(&self, statement: &Q, params: Params<'_>) -> Result<Row, Error> {
-        if self.needs_own_transaction() {
-            return transaction(self, self.query_one_here(statement, params)).await;
-        }
-        self.query_one_here(statement, params).await
+        self.in_a_transaction(self.query_one_here(statement, params)).await
     }
 
     /// The row of `statement`, if any; an error for several.
     pub async fn query_opt<Q: Query + ?Sized>(&self, statement: &Q, params: Params<'_>) -> Result<Option<Row>, Error> {
-        if self.needs_own_transaction() {
-            return transaction(self, self.query_opt_here(statement, params)).await;
-        }
-        self.query_opt_here(statement, params).await
+        self.in_a_transaction(self.query_opt_here(statement, params)).await
     }
 
     /// Rows affected.
     pub async fn execute<Q: Query + ?Sized>(&self, statement: &Q, params: Params<'_>) -> Result<u64, Error> {
-        if self.needs_own_transaction() {
-            return transaction(self, self.execute_here(statement, params)).await;
-        }
-        self.execute_here(statement, params).await
+        self.in_a_transaction(self.execute_here(statement, params)).await
     }
 
-    // The same, sent as they are: inside the transaction open, if any.
+    /// `work`, inside the transaction open if any; otherwise, where the
+    /// timeouts need one, inside a transaction of its own.
+    async fn in_a_transaction<T>(&self, work: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+        if self.needs_own_transaction() {
+            transaction(self, work).await
+        } else {
+            work.await
+        }
+    }
+
+    // The statement methods' bodies: the statement sent as it is.
 
     async fn query_here<Q: Query + ?Sized>(&self, statement: &Q, params: Params<'_>) -> Result<Vec<Row>, Error> {
         match statement.form() {
