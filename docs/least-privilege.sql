@@ -106,4 +106,11 @@ GRANT UPDATE (attempts) ON clerk_webhook_events TO clerk_sync_prune;
 -- temporary tables for anyone (PUBLIC may create them by default).
 --   REVOKE TEMPORARY ON DATABASE <db> FROM PUBLIC;
 
+-- With DB_TIMEOUTS=role the functions send no timeouts and rely on the
+-- role's own (README, "Through a connection pooler"); the functions'
+-- defaults:
+--   ALTER ROLE clerk_sync_app SET lock_timeout = '2s';
+--   ALTER ROLE clerk_sync_app SET statement_timeout = '5s';
+--   ALTER ROLE clerk_sync_app SET idle_in_transaction_session_timeout = '10s';
+
 COMMIT;

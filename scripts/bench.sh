@@ -14,7 +14,7 @@
 # unless TEST_DATABASE_URL or DATABASE_URL names a server where the user may CREATE DATABASE.
 #
 # Knobs: BENCH_EVENTS (2000 per family), BENCH_WARMUP (200), BENCH_DELAYS_US (0,250),
-# BENCH_PATHS (direct,routines,pgbouncer), BENCH_BURST (1; 0 skips the sustained load),
+# BENCH_PATHS (direct,routines,pgbouncer,pgbouncer-role), BENCH_BURST (1; 0 skips the sustained load),
 # BENCH_BURST_SECONDS (60), BENCH_COLD_RUNS (20), BENCH_RSS_EVENTS (10000), BENCH_ARM64 (1; 0 skips the arm64 build),
 # BENCH_SKIP_BUILD (0; 1 measures the binaries already in target/bench/), BENCH_RECONCILE (1; 0 skips
 # the reconcile run), BENCH_REPORT_ONLY (0; 1 only reassembles the report from the results already
@@ -70,7 +70,7 @@ cargo bench -p clerk-sync-bench --bench latency
 # the launcher `clerk-sync dev` and the test harness use), removed after.
 echo "== per-event latency, durable commits"
 cargo run -q -p local-postgres -- --set fsync=on --set synchronous_commit=on -- \
-    env BENCH_LATENCY_NAME=latency_durable BENCH_CRITERION=0 BENCH_BURST=0 BENCH_PATHS=direct,pgbouncer \
+    env BENCH_LATENCY_NAME=latency_durable BENCH_CRITERION=0 BENCH_BURST=0 BENCH_PATHS=direct,pgbouncer,pgbouncer-role \
     cargo bench -p clerk-sync-bench --bench latency
 
 echo "== sizes, cold start, memory"

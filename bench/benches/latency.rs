@@ -5,7 +5,7 @@
 //! criterion's means for the direct case.
 //!
 //! `cargo bench -p clerk-sync-bench --bench latency`
-//! (`BENCH_EVENTS`, `BENCH_WARMUP`, `BENCH_DELAYS_US=0,250`, `BENCH_PATHS=direct,routines,pgbouncer`
+//! (`BENCH_EVENTS`, `BENCH_WARMUP`, `BENCH_DELAYS_US=0,250`, `BENCH_PATHS=direct,routines,pgbouncer,pgbouncer-role`
 //! override the defaults; `BENCH_LATENCY_NAME` names the results file, `BENCH_LATENCY=0` skips
 //! the latency run. The sustained load: `BENCH_BURST=0` skips it, `BENCH_BURST_SECONDS` (60),
 //! `BENCH_BURST_RATE` (100 a second); results in `pooler_burst.md`. `BENCH_CRITERION=0` skips

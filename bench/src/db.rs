@@ -49,6 +49,17 @@ impl BenchDb {
     }
 }
 
+/// What `DB_TIMEOUTS=role` expects, for the bench database only: the
+/// functions' default timeouts as the role's settings there.
+pub async fn give_the_role_the_timeouts(db: &BenchDb) -> Result<(), BenchError> {
+    let client = connect(&db.url).await?;
+    for (name, ms) in DbSettings::for_url(db.url.as_str()).timeout_settings() {
+        let database = &db.name;
+        client.batch_execute(&format!("ALTER ROLE CURRENT_USER IN DATABASE \"{database}\" SET {name} = {ms}")).await?;
+    }
+    Ok(())
+}
+
 /// One connection, TLS as the URL says (the same code path as the pool).
 pub async fn connect(url: &str) -> Result<tokio_postgres::Client, BenchError> {
     Ok(DbSettings::for_url(url).target()?.connect().await?)

@@ -100,17 +100,29 @@ pub enum ConnectionPath {
     /// `DB_POOLER=transaction` through a PgBouncer in transaction mode (pool of 2) in front of the
     /// bench database; the delaying proxy, if any, between the function and PgBouncer.
     Pgbouncer,
+    /// The same with `DB_TIMEOUTS=role`: the role carries the timeouts (`ALTER ROLE … IN DATABASE
+    /// … SET`), so a delivery is its one call, without `BEGIN`, `SET LOCAL` or `COMMIT`.
+    #[value(name = "pgbouncer-role")]
+    #[serde(rename = "pgbouncer-role")]
+    PgbouncerRole,
 }
 
 impl ConnectionPath {
-    pub const ALL: [ConnectionPath; 3] = [ConnectionPath::Direct, ConnectionPath::Routines, ConnectionPath::Pgbouncer];
+    pub const ALL: [ConnectionPath; 4] =
+        [ConnectionPath::Direct, ConnectionPath::Routines, ConnectionPath::Pgbouncer, ConnectionPath::PgbouncerRole];
 
     pub fn name(self) -> &'static str {
         match self {
             ConnectionPath::Direct => "direct",
             ConnectionPath::Routines => "routines",
             ConnectionPath::Pgbouncer => "pgbouncer",
+            ConnectionPath::PgbouncerRole => "pgbouncer-role",
         }
+    }
+
+    /// Whether the function reaches PostgreSQL through PgBouncer.
+    pub fn through_pgbouncer(self) -> bool {
+        matches!(self, ConnectionPath::Pgbouncer | ConnectionPath::PgbouncerRole)
     }
 
     /// Whether the function runs with `DB_POOLER=transaction`.
@@ -131,7 +143,8 @@ impl fmt::Display for ConnectionPath {
 pub struct PathOptions {
     /// Connection paths, measured interleaved: direct (DB_POOLER=none), routines
     /// (DB_POOLER=transaction, direct connection), pgbouncer (DB_POOLER=transaction through a
-    /// PgBouncer in transaction mode; needs pgbouncer installed).
+    /// PgBouncer in transaction mode; needs pgbouncer installed), pgbouncer-role (the same with
+    /// DB_TIMEOUTS=role).
     #[arg(long = "paths", value_enum, value_delimiter = ',', default_values_t = ConnectionPath::ALL)]
     pub paths: Vec<ConnectionPath>,
 }
@@ -201,7 +214,7 @@ impl LatencyRun {
         }
         match self.path {
             ConnectionPath::Direct => Some(family.ratio_p50 <= DIRECT_BUDGET_RATIO && family.one_round_trip()),
-            ConnectionPath::Pgbouncer => {
+            ConnectionPath::Pgbouncer | ConnectionPath::PgbouncerRole => {
                 family.vs_direct_p50.map(|r| r <= POOLER_BUDGET_RATIO && family.one_round_trip())
             }
             ConnectionPath::Routines => None,
@@ -298,7 +311,10 @@ async fn run_delay(
     let server = Endpoint::new(&db.url, delay_us)?;
     // Its one wildcard database reaches the bench database; dropped (stopped)
     // at the end of this delay, after the pools over it.
-    let bouncer = paths.contains(&ConnectionPath::Pgbouncer).then(|| {
+    if paths.contains(&ConnectionPath::PgbouncerRole) {
+        db::give_the_role_the_timeouts(db).await?;
+    }
+    let bouncer = paths.iter().any(|p| p.through_pgbouncer()).then(|| {
         let bouncer = clerk_sync_tests::pgbouncer::start(BOUNCER_POOL_SIZE);
         let url = bouncer.url(&db.name);
         (bouncer, url)
@@ -315,10 +331,10 @@ async fn run_delay(
         for (&path, tag) in paths.iter().zip(&tags) {
             let endpoint = match path {
                 ConnectionPath::Direct | ConnectionPath::Routines => &server,
-                ConnectionPath::Pgbouncer => pooled.as_ref().ok_or("no PgBouncer")?,
+                ConnectionPath::Pgbouncer | ConnectionPath::PgbouncerRole => pooled.as_ref().ok_or("no PgBouncer")?,
             };
             lanes.push(Lane {
-                state: webhook_state(family, &endpoint.url, path.through_pooler())?,
+                state: webhook_state(family, &endpoint.url, path)?,
                 stream: EventStream::new(family, tag),
                 proxy: endpoint.proxy.as_ref(),
                 samples: Samples::default(),
@@ -431,16 +447,19 @@ impl Lane<'_> {
     }
 }
 
-/// A webhook function's state as `main` builds it, migrations skipped;
-/// `DB_POOLER=transaction` if `through_pooler`.
-fn webhook_state(family: Stream, url: &str, through_pooler: bool) -> Result<WebhookState, BenchError> {
+/// A webhook function's state as `main` builds it, migrations skipped, set
+/// up for `path`.
+fn webhook_state(family: Stream, url: &str, path: ConnectionPath) -> Result<WebhookState, BenchError> {
     let mut vars = vec![
         ("DATABASE_URL", url.to_string()),
         ("CLERK_WEBHOOK_SECRET", clerk_sync_tests::TEST_SECRET.to_string()),
         ("SKIP_DB_MIGRATIONS", "true".to_string()),
     ];
-    if through_pooler {
+    if path.through_pooler() {
         vars.push(("DB_POOLER", "transaction".to_string()));
+    }
+    if path == ConnectionPath::PgbouncerRole {
+        vars.push(("DB_TIMEOUTS", "role".to_string()));
     }
     Ok(WebhookState::new(family.family(), WebhookConfig::from_source(&Vars(vars))?)?)
 }
@@ -624,9 +643,11 @@ impl LatencyReport {
              `DB_POOLER=transaction` on the same direct connection, unnamed calls of the event routines and timeouts \
              as `SET LOCAL`; \
              `pgbouncer`: `DB_POOLER=transaction` through PgBouncer in transaction mode, {BOUNCER_POOL_SIZE} server \
-             connections, the delay between the function and PgBouncer). The floor runs on each path's own connection, \
+             connections, the delay between the function and PgBouncer; `pgbouncer-role`: the same with \
+             `DB_TIMEOUTS=role`, the role carrying the timeouts, so no `BEGIN`, `SET LOCAL` or `COMMIT` around a \
+             delivery). The floor runs on each path's own connection, \
              prepared as its statements are (unnamed behind `DB_POOLER=transaction`). Budgets at +{POOLER_BUDGET_DELAY_US} \
-             µs each way: direct ≤ {DIRECT_BUDGET_RATIO}× its floor, pgbouncer ≤ {POOLER_BUDGET_RATIO}× the direct \
+             µs each way: direct ≤ {DIRECT_BUDGET_RATIO}× its floor, either PgBouncer path ≤ {POOLER_BUDGET_RATIO}× the direct \
              handler, one round trip per event:"
         )?;
         writeln!(f)?;

@@ -26,9 +26,10 @@ use crate::error::Failure;
 ///
 /// --paths adds the pooler's connection paths, measured interleaved with
 /// the direct one: routines (DB_POOLER=transaction on a direct connection:
-/// unnamed calls of the event routines) and pgbouncer (the same through a
+/// unnamed calls of the event routines), pgbouncer (the same through a
 /// PgBouncer in transaction mode, which must be installed; budget: ≤ 1.2× the
-/// direct handler at +250 µs).
+/// direct handler at +250 µs) and pgbouncer-role (the same with
+/// DB_TIMEOUTS=role: the role carries the timeouts, none is sent).
 ///
 /// Needs PostgreSQL: TEST_DATABASE_URL, else DATABASE_URL, naming a server
 /// where the user may CREATE DATABASE (each delay runs in its own migrated
@@ -48,7 +49,8 @@ pub struct LatencyArgs {
     #[command(flatten)]
     options: LatencyOptions,
     /// Connection paths, measured interleaved: direct (DB_POOLER=none), routines (DB_POOLER=transaction,
-    /// direct connection), pgbouncer (DB_POOLER=transaction through PgBouncer; needs pgbouncer installed).
+    /// direct connection), pgbouncer (DB_POOLER=transaction through PgBouncer; needs pgbouncer installed),
+    /// pgbouncer-role (the same with DB_TIMEOUTS=role).
     #[arg(long, value_enum, value_delimiter = ',', default_value = "direct", value_name = "PATH,...")]
     paths: Vec<ConnectionPath>,
     /// Print the report as JSON (every summary, the options and the machine) instead of markdown tables.

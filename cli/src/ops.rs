@@ -9,7 +9,7 @@ use clap::Args;
 use clerk_sync::{
     config::Env,
     db::tls::TlsSettings,
-    db::{build_pool, DbError, DbSettings, Pooler},
+    db::{build_pool, DbError, DbSettings, Pooler, Timeouts},
     health::{self, Health, Thresholds},
     reconcile::{
         history::{self, RunSummary},
@@ -345,6 +345,7 @@ async fn connect_with(url: &str, adjust: impl FnOnce(&mut DbSettings)) -> Result
     settings.connect_timeout = std::time::Duration::from_secs(10);
     settings.tls = TlsSettings::from_source(&Env)?;
     settings.pooler = Pooler::from_source(&Env)?;
+    settings.timeouts = Timeouts::from_source(&Env)?;
     adjust(&mut settings);
     let pool = build_pool(&settings)?;
     pool.get().await.map_err(|e| {
@@ -435,7 +436,8 @@ pub async fn rotate_credentials(url: &str, vault: &Vault, batch_size: usize) -> 
 pub async fn read_status(url: &str, latest: i64, thresholds: &Thresholds) -> Result<Status, OpsError> {
     let client = connect(url).await?;
     let behind_pooler = client.pooler() == Pooler::Transaction;
-    let (overview, activity, runs, facts, missing) = tokio::join!(
+    let role_timeouts = Timeouts::from_source(&Env)? == Timeouts::Role;
+    let (overview, activity, runs, facts, missing, missing_timeouts) = tokio::join!(
         overview::overview(&client, latest),
         health::activity(&client),
         history::latest_runs(&client, 1),
@@ -447,8 +449,17 @@ pub async fn read_status(url: &str, latest: i64, thresholds: &Thresholds) -> Res
                 Ok(Vec::new())
             }
         },
+        async {
+            if role_timeouts {
+                health::missing_timeouts(&client).await
+            } else {
+                Ok(Vec::new())
+            }
+        },
     );
     let missing = missing.map_err(|source| OpsError::Query { what: "looking for the event routines", source })?;
+    let missing_timeouts =
+        missing_timeouts.map_err(|source| OpsError::Query { what: "reading the role's timeouts", source })?;
     let overview = overview.map_err(|source| OpsError::Query { what: "reading the overview", source })?;
     let activity = activity.map_err(|source| OpsError::Query { what: "reading the event log's health", source })?;
     // A schema from before reconcile, or a role that may not read its runs: the rest still shows.
@@ -473,6 +484,7 @@ pub async fn read_status(url: &str, latest: i64, thresholds: &Thresholds) -> Res
         live_users: overview.users.active + overview.users.placeholder,
         reconcile: facts.as_ref(),
         missing_routines: &missing,
+        missing_timeouts: &missing_timeouts,
     };
     let health = health::assess(&activity, &inputs, thresholds);
     Ok(Status { overview, last_reconcile, health })
@@ -484,8 +496,13 @@ const PRUNE_STATEMENT_TIMEOUT: std::time::Duration = std::time::Duration::from_s
 /// Deletes old processed, stale and ignored events in batches, with a progress bar.
 pub async fn prune_events(url: &str, options: &PruneOptions) -> Result<PruneReport, OpsError> {
     // Counting a large table may outlast the functions' statement timeout;
-    // each delete batch stays short whatever this says.
-    let client = connect_with(url, |settings| settings.statement_timeout = PRUNE_STATEMENT_TIMEOUT).await?;
+    // each delete batch stays short whatever this says. Set by this
+    // connection, so it overrides a role's own.
+    let client = connect_with(url, |settings| {
+        settings.statement_timeout = PRUNE_STATEMENT_TIMEOUT;
+        settings.timeouts = Timeouts::Client;
+    })
+    .await?;
     let bar = progress(0, "pruning");
     let report = prune::prune_with(&client, options, |deleted, found| {
         bar.set_length(found.max(deleted));

@@ -379,3 +379,37 @@ async fn status_json_keeps_its_keys_and_adds_the_health() {
     assert_eq!(json(&plain)["healthy"], false);
     assert!(stderr(&plain).is_empty(), "{}", stderr(&plain));
 }
+
+/// With `DB_TIMEOUTS=role` the functions send no timeouts: a role whose
+/// sessions start without them is a problem, and one that has them is not.
+#[tokio::test]
+async fn status_check_fails_when_the_role_lacks_the_timeouts_it_is_trusted_with() {
+    let stack = TestStack::spawn().await;
+    with_a_user(&stack).await;
+    reconcile_run(&stack, "completed", "3 hours", None).await;
+    let url = stack.db.url.as_str();
+    let role = [("DB_TIMEOUTS", "role")];
+    let output = clerk_sync_with(&["status", "--check"], url, &role);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert_eq!(
+        reasons(&output),
+        ["unhealthy: DB_TIMEOUTS=role, but this role's sessions start without idle_in_transaction_session_timeout, \
+          lock_timeout, statement_timeout: a request may wait into the Lambda timeout. Set them with ALTER ROLE … \
+          SET, or unset DB_TIMEOUTS"]
+    );
+    let json = json(&clerk_sync_with(&["status", "--json"], url, &role));
+    assert_eq!(json["problems"][0]["check"], "timeouts_missing", "{json}");
+
+    // Only this test's database: the cluster is shared.
+    for (name, value) in
+        [("lock_timeout", "2s"), ("statement_timeout", "5s"), ("idle_in_transaction_session_timeout", "10s")]
+    {
+        let database = &stack.db.name;
+        sql(&stack, &format!("ALTER ROLE CURRENT_USER IN DATABASE \"{database}\" SET {name} = '{value}'")).await;
+    }
+    let output = clerk_sync_with(&["status", "--check"], url, &role);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    // Without the setting the functions send their own: nothing to check.
+    let output = clerk_sync(&["status", "--check"], url);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+}

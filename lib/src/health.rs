@@ -104,7 +104,7 @@ pub struct ReconcileHealth {
 pub struct Finding {
     /// `failed_events`, `silence`, `reconcile_failed`, `reconcile_overdue`,
     /// `reconcile_missing`, `reconcile_incomplete`, `received_backlog`,
-    /// `reconcile_unreadable`, `routines_missing`.
+    /// `reconcile_unreadable`, `routines_missing`, `timeouts_missing`.
     pub check: &'static str,
     pub message: String,
 }
@@ -226,6 +226,17 @@ pub async fn missing_routines(client: &Client) -> Result<Vec<String>, DbError> {
     Ok(names.into_iter().filter(|n| !present.iter().any(|p| p == n)).map(str::to_string).collect())
 }
 
+/// The timeouts this connection's sessions start without (`0`: none), of
+/// those the functions rely on the role for with `DB_TIMEOUTS=role`.
+pub async fn missing_timeouts(client: &Client) -> Result<Vec<String>, DbError> {
+    let rows = client.query(MISSING_TIMEOUTS_SQL, &[]).await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+const MISSING_TIMEOUTS_SQL: &str = "SELECT name FROM pg_settings
+    WHERE name IN ('lock_timeout', 'statement_timeout', 'idle_in_transaction_session_timeout') AND setting = '0'
+    ORDER BY name";
+
 /// The event log's side, in one round trip (the two statements are pipelined).
 pub async fn activity(client: &Client) -> Result<Activity, DbError> {
     let (windows, backlog) = tokio::try_join!(client.query(WINDOW_SQL, &[]), client.query_one(BACKLOG_SQL, &[]))?;
@@ -276,6 +287,9 @@ pub struct Inputs<'a> {
     /// [`missing_routines`], when the functions run behind a transaction
     /// pooler (empty otherwise: they do not call them).
     pub missing_routines: &'a [String],
+    /// [`missing_timeouts`], when the functions leave the timeouts to the
+    /// role (`DB_TIMEOUTS=role`; empty otherwise).
+    pub missing_timeouts: &'a [String],
 }
 
 /// Puts the figures together and weighs them against `thresholds`.
@@ -348,6 +362,17 @@ pub fn assess(activity: &Activity, inputs: &Inputs<'_>, thresholds: &Thresholds)
                 "{} event routines of this build are missing, so every delivery through the pooler answers 503: \
                  run clerk-sync migrate",
                 inputs.missing_routines.len()
+            ),
+        ));
+    }
+
+    if !inputs.missing_timeouts.is_empty() {
+        problems.push(Finding::new(
+            "timeouts_missing",
+            format!(
+                "DB_TIMEOUTS=role, but this role's sessions start without {}: a request may wait into the Lambda \
+                 timeout. Set them with ALTER ROLE … SET, or unset DB_TIMEOUTS",
+                inputs.missing_timeouts.join(", ")
             ),
         ));
     }
@@ -568,7 +593,13 @@ mod tests {
     #[test]
     fn a_fresh_quiet_instance_is_healthy_and_lists_every_family() {
         let facts = completed_hours_ago(3);
-        let inputs = Inputs { event_counts: &[], live_users: 4, reconcile: Some(&facts), missing_routines: &[] };
+        let inputs = Inputs {
+            event_counts: &[],
+            live_users: 4,
+            reconcile: Some(&facts),
+            missing_routines: &[],
+            missing_timeouts: &[],
+        };
         let health = assess(&quiet(), &inputs, &Thresholds::default());
         assert!(health.healthy, "{health:?}");
         assert!(health.problems.is_empty() && health.warnings.is_empty(), "{health:?}");
@@ -587,7 +618,13 @@ mod tests {
             last_run: Some(RunSummary { error: Some("the API\nanswered 500".into()), ..run("failed", false) }),
             last_completed_at: Some(NOW - time::Duration::hours(49)),
         };
-        let inputs = Inputs { event_counts: &[], live_users: 3, reconcile: Some(&facts), missing_routines: &[] };
+        let inputs = Inputs {
+            event_counts: &[],
+            live_users: 3,
+            reconcile: Some(&facts),
+            missing_routines: &[],
+            missing_timeouts: &[],
+        };
         let health = assess(&activity, &inputs, &Thresholds::default());
         assert!(!health.healthy);
         assert_eq!(checks(&health.problems), ["failed_events", "silence", "reconcile_failed", "reconcile_overdue"]);
@@ -605,7 +642,13 @@ mod tests {
         let mut activity = quiet();
         activity.last_event_at = None;
         let facts = completed_hours_ago(1);
-        let empty = Inputs { event_counts: &[], live_users: 0, reconcile: Some(&facts), missing_routines: &[] };
+        let empty = Inputs {
+            event_counts: &[],
+            live_users: 0,
+            reconcile: Some(&facts),
+            missing_routines: &[],
+            missing_timeouts: &[],
+        };
         assert!(assess(&activity, &empty, &Thresholds::default()).healthy);
         let users = Inputs { live_users: 1, ..empty };
         let health = assess(&activity, &users, &Thresholds::default());
@@ -616,7 +659,13 @@ mod tests {
     #[test]
     fn no_reconcile_is_a_warning_unless_required() {
         let none = ReconcileFacts::default();
-        let inputs = Inputs { event_counts: &[], live_users: 0, reconcile: Some(&none), missing_routines: &[] };
+        let inputs = Inputs {
+            event_counts: &[],
+            live_users: 0,
+            reconcile: Some(&none),
+            missing_routines: &[],
+            missing_timeouts: &[],
+        };
         let health = assess(&quiet(), &inputs, &Thresholds::default());
         assert!(health.healthy);
         assert_eq!(checks(&health.warnings), ["reconcile_missing"]);
@@ -646,7 +695,13 @@ mod tests {
             }),
             last_completed_at: Some(NOW - time::Duration::hours(3)),
         };
-        let inputs = Inputs { event_counts: &[], live_users: 0, reconcile: Some(&facts), missing_routines: &[] };
+        let inputs = Inputs {
+            event_counts: &[],
+            live_users: 0,
+            reconcile: Some(&facts),
+            missing_routines: &[],
+            missing_timeouts: &[],
+        };
         let hourly = Thresholds { reconcile_schedule: Duration::from_secs(3600), ..Thresholds::default() };
         let health = assess(&quiet(), &inputs, &hourly);
         assert_eq!(checks(&health.problems), ["reconcile_overdue"]);
@@ -672,7 +727,13 @@ mod tests {
             Window { events_last_day: 2, lag_p50_ms: Some(150.0), lag_p99_ms: Some(900.0), ..Window::default() },
         )];
         let facts = completed_hours_ago(1);
-        let inputs = Inputs { event_counts: &counts, live_users: 1, reconcile: Some(&facts), missing_routines: &[] };
+        let inputs = Inputs {
+            event_counts: &counts,
+            live_users: 1,
+            reconcile: Some(&facts),
+            missing_routines: &[],
+            missing_timeouts: &[],
+        };
         let health = assess(&activity, &inputs, &Thresholds::default());
         let users = &health.families[0];
         assert_eq!(users.last_received_at.as_deref(), Some("2026-12-05T11:50:00.000000Z"));

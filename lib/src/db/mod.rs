@@ -13,7 +13,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::OnceCell;
 use tokio_postgres::error::SqlState;
 
-pub use self::pool::{Client, Pool, PoolError, Pooler};
+pub use self::pool::{Client, Pool, PoolError, Pooler, Timeouts};
 use self::pool::{Hook, HookError, PgManager};
 use crate::{
     config::{self, ConfigError, Source},
@@ -56,6 +56,8 @@ pub struct DbSettings {
     pub statement_timeout: Duration,
     /// `DB_POOLER`: what stands between the functions and the server.
     pub pooler: Pooler,
+    /// `DB_TIMEOUTS`: whether the functions set the timeouts or the role does.
+    pub timeouts: Timeouts,
 }
 
 impl DbSettings {
@@ -81,6 +83,7 @@ impl DbSettings {
             lock_timeout: config::seconds(src, "DB_LOCK_TIMEOUT_SECS", DEFAULT_LOCK_TIMEOUT)?,
             statement_timeout: config::seconds(src, "DB_STATEMENT_TIMEOUT_SECS", DEFAULT_STATEMENT_TIMEOUT)?,
             pooler: Pooler::from_source(src)?,
+            timeouts: Timeouts::from_source(src)?,
         })
     }
 
@@ -96,7 +99,21 @@ impl DbSettings {
             lock_timeout: DEFAULT_LOCK_TIMEOUT,
             statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
             pooler: Pooler::None,
+            timeouts: Timeouts::Client,
         }
+    }
+
+    /// The timeouts every session of the functions runs with, in
+    /// milliseconds: what the functions set, or what `DB_TIMEOUTS=role`
+    /// expects the role to carry (`ALTER ROLE … SET name = value`).
+    pub fn timeout_settings(&self) -> [(&'static str, u128); 3] {
+        // 0 would mean no timeout at all.
+        let ms = |d: Duration| d.as_millis().max(1);
+        [
+            ("lock_timeout", ms(self.lock_timeout)),
+            ("statement_timeout", ms(self.statement_timeout)),
+            ("idle_in_transaction_session_timeout", ms(IDLE_IN_TRANSACTION_TIMEOUT)),
+        ]
     }
 
     /// The same settings through a transaction pooler.
@@ -118,38 +135,38 @@ impl DbSettings {
 /// The timeouts travel as startup `options` on a session of its own (no
 /// round trip), and as `SET LOCAL` in each transaction's `BEGIN` through a
 /// transaction pooler, which refuses startup options (PgBouncer) or pins
-/// the session for them (RDS Proxy).
+/// the session for them (RDS Proxy). With `DB_TIMEOUTS=role` the role
+/// carries them and nothing is sent.
 pub fn build_pool(settings: &DbSettings) -> Result<Pool, ConfigError> {
     let Target { config: mut pg, tls, .. } = settings.target()?;
     pg.connect_timeout(settings.connect_timeout);
     if pg.get_application_name().is_none() {
         pg.application_name("clerk-sync");
     }
-    let timeouts = [
-        ("lock_timeout", settings.lock_timeout),
-        ("statement_timeout", settings.statement_timeout),
-        ("idle_in_transaction_session_timeout", IDLE_IN_TRANSACTION_TIMEOUT),
-    ];
+    let timeouts = settings.timeout_settings();
     let mut begin = String::from("BEGIN");
-    match settings.pooler {
-        Pooler::None => {
+    match (settings.timeouts, settings.pooler) {
+        // Every server session of the role starts with them.
+        (Timeouts::Role, _) => {}
+        (Timeouts::Client, Pooler::None) => {
             // Unless the URL's own `options` set them.
             let mut options = pg.get_options().unwrap_or_default().to_string();
             for (name, value) in timeouts {
                 if !options.contains(name) {
-                    options.push_str(&format!(" -c {name}={}", value.as_millis().max(1)));
+                    options.push_str(&format!(" -c {name}={value}"));
                 }
             }
             pg.options(options.trim());
         }
-        Pooler::Transaction => {
+        (Timeouts::Client, Pooler::Transaction) => {
             for (name, value) in timeouts {
-                begin.push_str(&format!("; SET LOCAL {name} = {}", value.as_millis().max(1)));
+                begin.push_str(&format!("; SET LOCAL {name} = {value}"));
             }
         }
     }
     let inner = Manager::from_config(pg, tls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
-    let manager = PgManager::new(inner, settings.pooler, begin);
+    let timeouts_per_transaction = settings.timeouts == Timeouts::Client && settings.pooler == Pooler::Transaction;
+    let manager = PgManager::new(inner, settings.pooler, begin, timeouts_per_transaction);
     let verify_after_idle = settings.verify_after_idle;
     Pool::builder(manager)
         .max_size(settings.max_connections)

@@ -48,6 +48,33 @@ impl Pooler {
     }
 }
 
+/// Who sets the timeouts (`DB_TIMEOUTS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Timeouts {
+    /// The functions: startup `options` on a session of its own, `SET
+    /// LOCAL` in every transaction behind a transaction pooler (a statement
+    /// outside one then brings its own).
+    #[default]
+    Client,
+    /// The database role, with `ALTER ROLE … SET`: every server session of
+    /// the role starts with them, so the functions send none and a single
+    /// statement travels alone, even through a transaction pooler.
+    Role,
+}
+
+impl Timeouts {
+    pub fn from_source(src: &impl Source) -> Result<Self, ConfigError> {
+        match src.get("DB_TIMEOUTS").as_deref().map(str::trim) {
+            None | Some("") | Some("client") => Ok(Timeouts::Client),
+            Some("role") => Ok(Timeouts::Role),
+            Some(_) => Err(ConfigError::Invalid {
+                var: "DB_TIMEOUTS",
+                reason: "must be client (the functions set the timeouts) or role (ALTER ROLE … SET sets them)".into(),
+            }),
+        }
+    }
+}
+
 /// deadpool-postgres's manager, its connections marked with the pooler mode.
 pub struct PgManager {
     inner: deadpool_postgres::Manager,
@@ -55,11 +82,18 @@ pub struct PgManager {
     /// What opens a transaction: `BEGIN`, with the timeouts when they
     /// cannot be startup options.
     begin: Arc<str>,
+    /// Whether the timeouts hold only inside a transaction (`SET LOCAL`).
+    timeouts_per_transaction: bool,
 }
 
 impl PgManager {
-    pub(crate) fn new(inner: deadpool_postgres::Manager, pooler: Pooler, begin: String) -> Self {
-        Self { inner, pooler, begin: begin.into() }
+    pub(crate) fn new(
+        inner: deadpool_postgres::Manager,
+        pooler: Pooler,
+        begin: String,
+        timeouts_per_transaction: bool,
+    ) -> Self {
+        Self { inner, pooler, begin: begin.into(), timeouts_per_transaction }
     }
 }
 
@@ -75,6 +109,7 @@ pub struct Connection {
     client: ClientWrapper,
     pooler: Pooler,
     begin: Arc<str>,
+    timeouts_per_transaction: bool,
     /// A `BEGIN` has been sent and its `COMMIT` or `ROLLBACK` not yet: the
     /// next statement sent joins that transaction.
     in_transaction: AtomicBool,
@@ -102,10 +137,10 @@ impl Connection {
     }
 
     /// Whether a statement sent now must bring a transaction of its own:
-    /// through a transaction pooler the timeouts are `SET LOCAL`, so a
-    /// statement outside a transaction would run without them.
+    /// where the timeouts are `SET LOCAL`, a statement outside a
+    /// transaction would run without them.
     pub(crate) fn needs_own_transaction(&self) -> bool {
-        self.pooler == Pooler::Transaction && !self.in_transaction.load(Ordering::Relaxed)
+        self.timeouts_per_transaction && !self.in_transaction.load(Ordering::Relaxed)
     }
 }
 
@@ -132,6 +167,7 @@ impl managed::Manager for PgManager {
             client,
             pooler: self.pooler,
             begin: self.begin.clone(),
+            timeouts_per_transaction: self.timeouts_per_transaction,
             in_transaction: AtomicBool::new(false),
         })
     }
@@ -158,3 +194,33 @@ pub type Client = managed::Object<PgManager>;
 pub type PoolError = managed::PoolError<Error>;
 pub type Hook = managed::Hook<PgManager>;
 pub type HookError = managed::HookError<Error>;
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn with(var: &'static str, value: &'static str) -> HashMap<&'static str, &'static str> {
+        HashMap::from([(var, value)])
+    }
+
+    #[test]
+    fn the_pooler_and_timeouts_settings_parse_and_name_themselves_when_wrong() {
+        let none = HashMap::new();
+        assert_eq!(Pooler::from_source(&none).expect("the default"), Pooler::None);
+        assert_eq!(Pooler::from_source(&with("DB_POOLER", " transaction ")).expect("transaction"), Pooler::Transaction);
+        assert_eq!(Timeouts::from_source(&none).expect("the default"), Timeouts::Client);
+        assert_eq!(Timeouts::from_source(&with("DB_TIMEOUTS", "client")).expect("client"), Timeouts::Client);
+        assert_eq!(Timeouts::from_source(&with("DB_TIMEOUTS", "role")).expect("role"), Timeouts::Role);
+        for (var, value) in [("DB_POOLER", "session"), ("DB_TIMEOUTS", "server")] {
+            let error = match var {
+                "DB_POOLER" => Pooler::from_source(&with(var, value)).map(|_| ()),
+                _ => Timeouts::from_source(&with(var, value)).map(|_| ()),
+            }
+            .expect_err(value);
+            let shown = error.to_string();
+            assert!(shown.contains(var) && !shown.contains(value), "{shown}");
+        }
+    }
+}

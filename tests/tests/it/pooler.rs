@@ -209,6 +209,48 @@ async fn the_api_reads_get_the_lock_timeout_through_the_pooler() {
     assert_eq!(view.status, 200, "{view:?}");
 }
 
+/// With `DB_TIMEOUTS=role` the role carries the timeouts (`ALTER ROLE …
+/// SET`) and the functions send none: a delivery is its statement alone,
+/// and a row locked elsewhere is still a 503 after the role's lock timeout.
+#[tokio::test]
+async fn the_role_can_carry_the_timeouts_through_the_pooler() {
+    let db = TestDb::spawn().await;
+    let admin = connect(&db.url).await;
+    // Only this test's database: the cluster is shared.
+    admin
+        .batch_execute(&format!(
+            "ALTER ROLE CURRENT_USER IN DATABASE \"{name}\" SET lock_timeout = '1s';
+             ALTER ROLE CURRENT_USER IN DATABASE \"{name}\" SET statement_timeout = '5s';
+             ALTER ROLE CURRENT_USER IN DATABASE \"{name}\" SET idle_in_transaction_session_timeout = '10s'",
+            name = db.name
+        ))
+        .await
+        .unwrap();
+    let bouncer = pgbouncer::start(2);
+    let url = bouncer.url(&db.name);
+    let stack = TestStack::over(TestDb { name: db.name.clone(), url: db.url.clone() });
+    let mut extra = through_pooler();
+    // The functions' own would be 2 s: waiting about 1 s shows the role's hold.
+    extra.push(("DB_TIMEOUTS", "role".into()));
+    let state = webhook_state(Family::Users, &url, extra);
+    let first =
+        stack.deliver_to(&state, "msg_1", &simple_user("user.created", "user_a", 1, "A", "a@example.com")).await;
+    assert_eq!((first.status, first.body["status"].as_str()), (200, Some("processed")), "{first:?}");
+
+    admin.batch_execute("BEGIN; SELECT * FROM users WHERE clerk_user_id = 'user_a' FOR UPDATE").await.unwrap();
+    let started = Instant::now();
+    let answer =
+        stack.deliver_to(&state, "msg_2", &simple_user("user.updated", "user_a", 2, "B", "a@example.com")).await;
+    let waited = started.elapsed();
+    admin.batch_execute("ROLLBACK").await.unwrap();
+    assert_eq!(answer.status, 503, "{answer:?}");
+    assert!(waited >= Duration::from_millis(900) && waited < Duration::from_millis(1800), "answered in {waited:?}");
+    assert_eq!(stack.db.count("clerk_webhook_events").await, 1, "nothing recorded for the 503");
+    let again =
+        stack.deliver_to(&state, "msg_2", &simple_user("user.updated", "user_a", 2, "B", "a@example.com")).await;
+    assert_eq!((again.status, again.body["status"].as_str()), (200, Some("processed")), "{again:?}");
+}
+
 /// The API functions, replay, prune and reconcile through the pooler.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_replay_prune_and_reconcile_work_through_the_pooler() {
