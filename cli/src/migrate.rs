@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::Args;
 use clerk_sync::{
     config::Env,
-    db::migrate::{MigrateError, MigrationReport, MIGRATIONS},
+    db::migrate::{MigrateError, MIGRATIONS},
     db::tls::{ConnectionString, Target, TlsSettings, UrlError},
     db::Pooler,
 };
@@ -37,6 +37,10 @@ pub struct MigrateArgs {
     /// pooler), used instead of DATABASE_URL when set. Never printed.
     #[arg(long, env = "MIGRATION_DATABASE_URL", hide_env_values = true, value_name = "URL")]
     migration_database_url: Option<String>,
+    /// Also drop the event routines of earlier builds. Only once no instance
+    /// of an earlier build runs (after a deploy has settled): they call theirs.
+    #[arg(long)]
+    drop_old_routines: bool,
 }
 
 /// Every way `migrate` fails.
@@ -91,7 +95,17 @@ pub fn run(args: MigrateArgs) -> Result<(), MigrateCommandError> {
         }
     };
     let runtime = crate::runtime::current_thread().map_err(DatabaseError::Runtime)?;
-    let report = runtime.block_on(apply(&url))?;
+    let (report, dropped) = runtime.block_on(async {
+        let mut client = connect(&url).await?;
+        let report = clerk_sync::sync::schema::migrate(&mut client).await?;
+        let dropped = match args.drop_old_routines {
+            true => clerk_sync::db::routines::drop_others(&mut client, &clerk_sync::sync::statements::routines())
+                .await
+                .map_err(MigrateError::Routines)?,
+            false => Vec::new(),
+        };
+        Ok::<_, MigrateCommandError>((report, dropped))
+    })?;
     if report.applied.is_empty() {
         println!("up to date: all {} migrations were already applied", MIGRATIONS.len());
     } else {
@@ -103,11 +117,14 @@ pub fn run(args: MigrateArgs) -> Result<(), MigrateCommandError> {
     if !report.routines.is_empty() {
         println!("created {} event routines for this build", report.routines.len());
     }
+    if args.drop_old_routines {
+        println!("dropped {} event routines of earlier builds", dropped.len());
+    }
     Ok(())
 }
 
-/// Applies the pending migrations to the database at `url`.
-pub async fn apply(url: &str) -> Result<MigrationReport, MigrateCommandError> {
+/// The migration connection to `url`: no timeouts, and the same TLS as the functions.
+async fn connect(url: &str) -> Result<tokio_postgres::Client, MigrateCommandError> {
     let parsed = ConnectionString::parse(url).map_err(|e| match e {
         UrlError::Syntax => DatabaseError::InvalidDatabaseUrl,
         e => DatabaseError::Config(e.into()),
@@ -127,7 +144,7 @@ pub async fn apply(url: &str) -> Result<MigrationReport, MigrateCommandError> {
     if config.get_options().is_none() {
         config.options("-c lock_timeout=0 -c statement_timeout=0");
     }
-    let mut client = match target.connect().await {
+    let client = match target.connect().await {
         Ok(client) => client,
         Err(e) if refuses_startup_options(&e) => {
             eprintln!("{}", through_pooler_note("the server refused startup options, as PgBouncer does"));
@@ -141,7 +158,7 @@ pub async fn apply(url: &str) -> Result<MigrationReport, MigrateCommandError> {
             return Err(DatabaseError::Connect { target: database::describe(&target.config), source: e.into() }.into())
         }
     };
-    Ok(clerk_sync::sync::schema::migrate(&mut client).await?)
+    Ok(client)
 }
 
 /// PgBouncer's answer to a startup parameter it does not pass on.
@@ -172,7 +189,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_bad_url_is_reported_without_its_contents() {
-        let message = match apply("postgres://app:s3cr3t@host:notaport/db").await {
+        let message = match connect("postgres://app:s3cr3t@host:notaport/db").await {
             Ok(_) => panic!("an invalid URL migrates"),
             Err(e) => e.to_string(),
         };

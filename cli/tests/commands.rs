@@ -480,6 +480,41 @@ async fn migrate_through_pgbouncer_says_so_and_prefers_the_migration_url() {
     assert_eq!(applied as usize, clerk_sync::db::migrate::MIGRATIONS.len());
 }
 
+/// `migrate --drop-old-routines` drops the event routines of other builds
+/// (named like one, not this build's), and nothing else: this build's
+/// routines and the migrations' own functions stay.
+#[tokio::test]
+async fn migrate_drops_the_routines_of_earlier_builds_only_when_asked() {
+    let db = TestDb::spawn().await;
+    let client = clerk_sync_tests::connect(&db.url).await;
+    // As an earlier build left them: one with parameters, one without.
+    client
+        .batch_execute(
+            "CREATE FUNCTION clerk_sync_deliver_user_upsert_0123456789(text, bigint) RETURNS void
+                 LANGUAGE sql AS 'SELECT';
+             CREATE FUNCTION clerk_sync_replay_record_only_abcdef0123() RETURNS void LANGUAGE sql AS 'SELECT';",
+        )
+        .await
+        .unwrap();
+    let routines = "SELECT proname::text FROM pg_proc WHERE proname LIKE 'clerk\\_sync\\_%' ORDER BY 1";
+    let names = |rows: Vec<tokio_postgres::Row>| rows.iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>();
+    let before = names(client.query(routines, &[]).await.unwrap());
+
+    let out = clerk_sync(&["migrate"], &[("DATABASE_URL", &db.url)]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(names(client.query(routines, &[]).await.unwrap()), before, "kept without the flag");
+
+    let out = clerk_sync(&["migrate", "--drop-old-routines"], &[("DATABASE_URL", &db.url)]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("dropped 2 event routines of earlier builds"), "{}", text(&out));
+    let after = names(client.query(routines, &[]).await.unwrap());
+    let expected: Vec<String> =
+        before.into_iter().filter(|n| !n.ends_with("_0123456789") && !n.ends_with("_abcdef0123")).collect();
+    assert_eq!(after, expected);
+    assert!(after.iter().any(|n| n == "clerk_sync_membership_merge"), "{after:?}");
+    assert_eq!(after.len(), clerk_sync::sync::statements::routines().len() + 2, "{after:?}");
+}
+
 /// Outside Lambda the credentials, region and endpoint come from AWS's default chain: here a named
 /// profile in a config and a credentials file the test writes, with no key in the environment.
 #[tokio::test]

@@ -144,6 +144,38 @@ pub async fn install(
     Ok(missing.iter().map(|r| r.function().to_string()).collect())
 }
 
+/// Drops the routines of other builds from the current schema (named like
+/// a routine, `clerk_sync_<name>_<10 hex>`, and not one of `routines`), in
+/// one transaction under the migrations' lock; returns what it dropped.
+/// Only once no instance of an earlier build runs: they call theirs.
+pub async fn drop_others(
+    client: &mut tokio_postgres::Client,
+    routines: &[&Routine],
+) -> Result<Vec<String>, tokio_postgres::Error> {
+    let tx = client.transaction().await?;
+    tx.batch_execute(&format!(
+        "SET LOCAL lock_timeout = 0; SET LOCAL statement_timeout = 0; SELECT pg_advisory_xact_lock({})",
+        super::migrate::LOCK_KEY
+    ))
+    .await?;
+    let names: Vec<&str> = routines.iter().map(|r| r.function()).collect();
+    let others = tx.query_typed(OTHERS_SQL, &[(&names, Type::TEXT_ARRAY)]).await?;
+    let mut dropped = Vec::new();
+    for row in &others {
+        let (signature, name): (String, String) = (row.get(0), row.get(1));
+        tx.batch_execute(&format!("DROP FUNCTION {signature}")).await?;
+        dropped.push(name);
+    }
+    tx.commit().await?;
+    Ok(dropped)
+}
+
+/// Routines of the current schema not named in `$1` (text[]): the full
+/// signature (`oid::regprocedure`, quoted as `DROP FUNCTION` takes it), the name.
+const OTHERS_SQL: &str = "SELECT oid::regprocedure::text, proname::text FROM pg_proc \
+     WHERE pronamespace = current_schema()::regnamespace AND proname ~ '^clerk_sync_[a-z_]+_[0-9a-f]{10}$' \
+       AND proname <> ALL($1::text[]::name[]) ORDER BY proname";
+
 /// Which of the names in `$1` (text[]) exist as functions in the current schema.
 pub const PRESENT_SQL: &str = "SELECT proname::text FROM pg_proc \
      WHERE pronamespace = current_schema()::regnamespace AND proname = ANY($1::text[]::name[])";
