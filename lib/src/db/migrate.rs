@@ -12,7 +12,7 @@
 //! - Up to date is the common case and costs one query, without the lock.
 
 use sha2::{Digest, Sha256};
-use tokio_postgres::{error::SqlState, types::Type, Client, GenericClient, SimpleQueryMessage};
+use tokio_postgres::{error::SqlState, types::Type, Client, GenericClient, SimpleQueryMessage, Transaction};
 
 /// One embedded migration file.
 #[derive(Debug, Clone, Copy)]
@@ -27,7 +27,22 @@ include!(concat!(env!("OUT_DIR"), "/migrations.rs"));
 /// History table. Named for the project so it never clashes with an app's own.
 const HISTORY_TABLE: &str = "clerk_sync_migrations";
 /// Advisory lock key: the first 8 bytes of sha256("clerk-sync:migrations").
-pub(super) const LOCK_KEY: i64 = 0x1c5e_7a3d_90b2_4f61;
+const LOCK_KEY: i64 = 0x1c5e_7a3d_90b2_4f61;
+
+/// Takes the migrations' lock for the rest of the transaction. Waiting for
+/// another run's lock, and a long migration, are expected here: it lifts
+/// the bounds the functions set, for this transaction only.
+fn lock_sql() -> String {
+    format!("SET LOCAL lock_timeout = 0; SET LOCAL statement_timeout = 0; SELECT pg_advisory_xact_lock({LOCK_KEY})")
+}
+
+/// A transaction under the migrations' lock: schema changes made in it
+/// never run beside another run's.
+pub(super) async fn locked(client: &mut Client) -> Result<Transaction<'_>, tokio_postgres::Error> {
+    let tx = client.transaction().await?;
+    tx.batch_execute(&lock_sql()).await?;
+    Ok(tx)
+}
 
 impl Migration {
     pub fn checksum(&self) -> String {
@@ -88,17 +103,16 @@ async fn apply_next(
     migrations: &'static [Migration],
 ) -> Result<Option<&'static str>, MigrateError> {
     let tx = client.transaction().await?;
-    // Waiting for another run's lock, and a long migration, are expected
-    // here: lift the bounds the functions set, for this transaction only.
+    // The lock and the history table in one message.
     tx.batch_execute(&format!(
-        "SET LOCAL lock_timeout = 0; SET LOCAL statement_timeout = 0;
-         SELECT pg_advisory_xact_lock({LOCK_KEY});
+        "{};
          CREATE TABLE IF NOT EXISTS {HISTORY_TABLE} (
              version    bigint PRIMARY KEY,
              name       text NOT NULL,
              checksum   text NOT NULL,
              applied_at timestamptz NOT NULL DEFAULT now()
-         )"
+         )",
+        lock_sql()
     ))
     .await?;
     // Read again under the lock: another process may have just migrated.

@@ -127,12 +127,7 @@ pub async fn install(
     client: &mut tokio_postgres::Client,
     routines: &[&Routine],
 ) -> Result<Vec<String>, tokio_postgres::Error> {
-    let tx = client.transaction().await?;
-    tx.batch_execute(&format!(
-        "SET LOCAL lock_timeout = 0; SET LOCAL statement_timeout = 0; SELECT pg_advisory_xact_lock({})",
-        super::migrate::LOCK_KEY
-    ))
-    .await?;
+    let tx = super::migrate::locked(client).await?;
     let names: Vec<&str> = routines.iter().map(|r| r.function()).collect();
     let present = present(&tx, &names).await?;
     let missing: Vec<&&Routine> = routines.iter().filter(|r| !present.iter().any(|p| p == r.function())).collect();
@@ -152,12 +147,7 @@ pub async fn drop_others(
     client: &mut tokio_postgres::Client,
     routines: &[&Routine],
 ) -> Result<Vec<String>, tokio_postgres::Error> {
-    let tx = client.transaction().await?;
-    tx.batch_execute(&format!(
-        "SET LOCAL lock_timeout = 0; SET LOCAL statement_timeout = 0; SELECT pg_advisory_xact_lock({})",
-        super::migrate::LOCK_KEY
-    ))
-    .await?;
+    let tx = super::migrate::locked(client).await?;
     let names: Vec<&str> = routines.iter().map(|r| r.function()).collect();
     let others = tx.query_typed(OTHERS_SQL, &[(&names, Type::TEXT_ARRAY)]).await?;
     let mut dropped = Vec::new();
