@@ -12,7 +12,7 @@ use crate::{
     backend_api::{BackendApi, BackendApiConfig},
     config::{self, ConfigError, Source},
     db::{Database, DbSettings},
-    session::SessionVerifier,
+    session::{fetch::FetchOnMiss, SessionVerifier},
 };
 
 /// What an API function holds for its lifetime.
@@ -20,7 +20,7 @@ pub struct ApiState {
     pub db: Database,
     pub sessions: SessionVerifier,
     /// Clerk's Backend API, for fetch-on-miss; only with a `CLERK_SECRET_KEY`.
-    pub backend: Option<std::sync::Arc<BackendApi>>,
+    pub fetch_on_miss: Option<FetchOnMiss>,
 }
 
 impl ApiState {
@@ -29,20 +29,20 @@ impl ApiState {
     }
 
     pub fn from_source(src: &impl Source) -> Result<Self, ConfigError> {
-        let backend = match src.get(crate::backend_api::config::SECRET_KEY_VAR) {
+        let fetch_on_miss = match src.get(crate::backend_api::config::SECRET_KEY_VAR) {
             None if src.get(crate::backend_api::config::SECRET_KEY_ARN_VAR).is_none() => None,
             _ => {
                 let api = BackendApi::new(BackendApiConfig::from_source(src)?).map_err(|e| ConfigError::Invalid {
                     var: crate::backend_api::config::SECRET_KEY_VAR,
                     reason: e.to_string(),
                 })?;
-                Some(std::sync::Arc::new(api))
+                Some(FetchOnMiss::new(api))
             }
         };
         Ok(Self {
             db: Database::new(&DbSettings::from_source(src)?, !config::flag(src, "SKIP_DB_MIGRATIONS")?)?,
             sessions: SessionVerifier::from_source(src)?,
-            backend,
+            fetch_on_miss,
         })
     }
 }

@@ -129,8 +129,9 @@ async fn respond<B: AsRef<[u8]>>(
     id: Option<&str>,
     requirement: Requirement<'_>,
 ) -> Result<Response<String>, ApiError> {
-    let backend = state.api.backend.as_deref();
-    let context = require_auth_context(&state.api.sessions, backend, client, request.headers(), requirement).await?;
+    let fetch_on_miss = state.api.fetch_on_miss.as_ref();
+    let context =
+        require_auth_context(&state.api.sessions, fetch_on_miss, client, request.headers(), requirement).await?;
     // An id that is not a UUID names no account, here or anywhere: 404.
     let id = id.map(Uuid::parse_str).transpose().map_err(|_| ApiError::NotFound)?;
     let org = context.organization.id;

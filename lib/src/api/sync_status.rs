@@ -75,6 +75,16 @@ pub struct Verdicts {
     pub membership: Option<Verdict>,
 }
 
+impl Verdicts {
+    /// Something the session names that fetch-on-miss could fill in: a user
+    /// missing or only a placeholder, the organization or membership missing.
+    pub fn incomplete(&self) -> bool {
+        matches!(self.user, Verdict::Missing | Verdict::Placeholder)
+            || self.organization == Some(Verdict::Missing)
+            || self.membership == Some(Verdict::Missing)
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct EventRow {
     pub svix_id: String,
@@ -186,7 +196,16 @@ async fn answer<B>(state: &ApiState, request: &Request<B>) -> Result<Response<St
         .and_then(|p| p.parse::<i64>().ok())
         .map(|p| p.clamp(1, MAX_PER_PAGE))
         .unwrap_or(DEFAULT_PER_PAGE);
-    let status = load(state, &session, page.min(10_000), per_page).await?;
+    let page = page.min(10_000);
+    let mut status = load(state, &session, page, per_page).await?;
+    if let (true, Some(fetcher)) = (status.verdicts.incomplete(), &state.fetch_on_miss) {
+        // The connection goes back before the second read takes one: a
+        // Lambda instance's pool holds one.
+        let client = state.db.client().await?;
+        crate::session::fetch::fill_in(fetcher, &client, &session).await;
+        drop(client);
+        status = load(state, &session, page, per_page).await?;
+    }
     if wants_html(request) {
         let mut response = Response::new(render_html(&status));
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));

@@ -15,10 +15,10 @@ use tokio_postgres::{types::Type, Row};
 use uuid::Uuid;
 
 use crate::{
-    backend_api::BackendApi,
     db::DbError,
     http::error::{HttpError, UNAVAILABLE},
     session::{
+        fetch::FetchOnMiss,
         permissions::{defined_sql, held_sql, is_admin_role, is_system_permission},
         verify::{Session, SessionError, SessionVerifier},
     },
@@ -255,12 +255,12 @@ pub async fn auth_context(
 /// One query decides it all: membership, role, permissions and, for
 /// [`Requirement::PermissionOrAdmin`], whether the permission is defined.
 ///
-/// With `backend` (a `CLERK_SECRET_KEY` is set), a user, active organization
+/// With `fetch_on_miss` (a `CLERK_SECRET_KEY` is set), a user, active organization
 /// or membership the database lacks is first fetched from Clerk's Backend API
 /// ([`super::fetch`]), so the first request after a sign-up works.
 pub async fn require_auth_context(
     verifier: &SessionVerifier,
-    backend: Option<&BackendApi>,
+    fetch_on_miss: Option<&FetchOnMiss>,
     client: &Client,
     headers: &HeaderMap,
     requirement: Requirement<'_>,
@@ -272,8 +272,8 @@ pub async fn require_auth_context(
         None => true,
         Some((_, organization, _)) => session.organization.is_some() && organization.is_none(),
     };
-    if let (true, Some(api)) = (incomplete, backend) {
-        super::fetch::fill_in(api, client, &session).await;
+    if let (true, Some(fetcher)) = (incomplete, fetch_on_miss) {
+        super::fetch::fill_in(fetcher, client, &session).await;
         context = lookup(client, &session, permission).await?;
     }
     let (user, organization, defined) = context.ok_or(AccessError::UnknownUser)?;

@@ -3,17 +3,38 @@
 //! filled in from Clerk's Backend API, through the webhooks' own rules, so
 //! the first request after a sign-up works before its webhook lands.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::db::Client;
 use tokio_postgres::types::Type;
 
-use super::verify::Session;
+use super::{
+    misses::{RecentMisses, Wanted},
+    verify::Session,
+};
 use crate::{
     backend_api::BackendApi,
     db::{statements::prepare, DbError},
     sync::pages::{apply_memberships, apply_organizations, apply_users},
 };
+
+/// Clerk's Backend API as fetch-on-miss uses it: the client, and what it
+/// recently could not get ([`super::misses`]). One per process.
+#[derive(Debug)]
+pub struct FetchOnMiss {
+    api: BackendApi,
+    misses: RecentMisses,
+}
+
+impl FetchOnMiss {
+    pub fn new(api: BackendApi) -> Self {
+        Self { api, misses: RecentMisses::default() }
+    }
+
+    pub fn api(&self) -> &BackendApi {
+        &self.api
+    }
+}
 
 /// Every fetch of one request together, at most this long.
 pub const DEADLINE: Duration = Duration::from_secs(2);
@@ -30,14 +51,31 @@ const KNOWN: &str = "SELECT
 
 /// Fetches and applies what the database lacks of `session`'s objects, at
 /// most once each and within [`DEADLINE`]. A user the database knows as
-/// deleted is never fetched (Clerk never reuses ids). Failures are logged and
-/// leave the answer to the caller's next look (401 or 403, as without a key).
-pub async fn fill_in(api: &BackendApi, client: &Client, session: &Session) {
-    match tokio::time::timeout(DEADLINE, fetch(api, client, session)).await {
+/// deleted is never fetched (Clerk never reuses ids), nor is an object Clerk
+/// recently said it lacks, nor anything while fetch-on-miss rests after a
+/// failure. Failures are logged and leave the answer to the caller's next
+/// look (401 or 403, as without a key).
+pub async fn fill_in(fetcher: &FetchOnMiss, client: &Client, session: &Session) {
+    if fetcher.misses.resting(Instant::now()) {
+        tracing::debug!("fetch-on-miss rests after a failure");
+        return;
+    }
+    match tokio::time::timeout(DEADLINE, fetch(fetcher, client, session)).await {
         Ok(Ok(fetched)) if fetched > 0 => tracing::info!(fetched, "filled in from Clerk's Backend API"),
         Ok(Ok(_)) => {}
-        Ok(Err(error)) => tracing::warn!(%error, "fetch-on-miss failed"),
-        Err(_) => tracing::warn!(deadline_ms = DEADLINE.as_millis() as u64, "fetch-on-miss ran out of time"),
+        Ok(Err(FetchError::Db(error))) => tracing::warn!(%error, "fetch-on-miss failed"),
+        Ok(Err(error)) => {
+            fetcher.misses.rest(Instant::now());
+            tracing::warn!(%error, resting_s = super::misses::RESTING_FOR.as_secs(), "fetch-on-miss failed");
+        }
+        Err(_) => {
+            fetcher.misses.rest(Instant::now());
+            tracing::warn!(
+                deadline_ms = DEADLINE.as_millis() as u64,
+                resting_s = super::misses::RESTING_FOR.as_secs(),
+                "fetch-on-miss ran out of time"
+            );
+        }
     }
 }
 
@@ -58,7 +96,8 @@ impl From<tokio_postgres::Error> for FetchError {
 }
 
 /// How many objects were applied.
-async fn fetch(api: &BackendApi, client: &Client, session: &Session) -> Result<u32, FetchError> {
+async fn fetch(fetcher: &FetchOnMiss, client: &Client, session: &Session) -> Result<u32, FetchError> {
+    let (api, misses) = (&fetcher.api, &fetcher.misses);
     let stmt = prepare(client, KNOWN, &[Type::TEXT, Type::TEXT]).await?;
     let org = session.organization.as_ref().map(|o| &o.id);
     let row = client.query_one(&stmt, &[&session.user_id.as_str(), &org.map(|o| o.as_str())]).await?;
@@ -67,23 +106,36 @@ async fn fetch(api: &BackendApi, client: &Client, session: &Session) -> Result<u
         return Ok(0);
     }
     let mut fetched = 0;
-    if user_state.as_deref() != Some("known") {
-        if let Some(user) = api.get_user(&session.user_id).await? {
-            apply_users(client, &[user.to_record().map_err(FetchError::Unreadable)?]).await?;
-            fetched += 1;
+    let wanted = Wanted::User(session.user_id.as_str().to_string());
+    if user_state.as_deref() != Some("known") && !misses.known_absent(&wanted, Instant::now()) {
+        match api.get_user(&session.user_id).await? {
+            Some(user) => {
+                apply_users(client, &[user.to_record().map_err(FetchError::Unreadable)?]).await?;
+                fetched += 1;
+            }
+            None => misses.absent(wanted, Instant::now()),
         }
     }
     let Some(org) = org else { return Ok(fetched) };
-    if row.get::<_, Option<bool>>("org_known") != Some(true) {
-        if let Some(organization) = api.get_organization(org).await? {
-            apply_organizations(client, &[organization.to_record().map_err(FetchError::Unreadable)?]).await?;
-            fetched += 1;
+    let wanted = Wanted::Organization(org.as_str().to_string());
+    if row.get::<_, Option<bool>>("org_known") != Some(true) && !misses.known_absent(&wanted, Instant::now()) {
+        match api.get_organization(org).await? {
+            Some(organization) => {
+                apply_organizations(client, &[organization.to_record().map_err(FetchError::Unreadable)?]).await?;
+                fetched += 1;
+            }
+            None => misses.absent(wanted, Instant::now()),
         }
     }
-    if !row.get::<_, bool>("membership_known") {
-        if let Some(membership) = api.get_membership(org, &session.user_id).await? {
-            apply_memberships(client, &[membership.to_record().map_err(FetchError::Unreadable)?]).await?;
-            fetched += 1;
+    let wanted =
+        Wanted::Membership { organization: org.as_str().to_string(), user: session.user_id.as_str().to_string() };
+    if !row.get::<_, bool>("membership_known") && !misses.known_absent(&wanted, Instant::now()) {
+        match api.get_membership(org, &session.user_id).await? {
+            Some(membership) => {
+                apply_memberships(client, &[membership.to_record().map_err(FetchError::Unreadable)?]).await?;
+                fetched += 1;
+            }
+            None => misses.absent(wanted, Instant::now()),
         }
     }
     Ok(fetched)

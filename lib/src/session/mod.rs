@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod fetch;
+pub mod misses;
 pub mod permissions;
 pub mod verify;
 
