@@ -30,10 +30,6 @@ impl FetchOnMiss {
     pub fn new(api: BackendApi) -> Self {
         Self { api, misses: RecentMisses::default() }
     }
-
-    pub fn api(&self) -> &BackendApi {
-        &self.api
-    }
 }
 
 /// Every fetch of one request together, at most this long.
