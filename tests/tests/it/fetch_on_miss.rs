@@ -32,6 +32,17 @@ fn state(url: &str, api: Option<&FakeBackendApi>) -> SellerAccountsState {
     SellerAccountsState::from_source(&Vars(vars)).unwrap()
 }
 
+/// Clerk (the fake) holds `user_{name}`, a member of `org_{name}` with
+/// `role`; the session token naming both.
+fn clerk_knows(fake: &FakeBackendApi, name: &str, role: &str) -> String {
+    let org = organization(&format!("org_{name}"), 1_790_000_000_000);
+    let user_id = format!("user_{name}");
+    fake.set_users(vec![user(&user_id, 1_790_000_000_000, &format!("{name}@example.com"))]);
+    fake.set_organizations(vec![org.clone()]);
+    fake.set_memberships(vec![membership(&format!("orgmem_{name}"), &org, &user_id, role, 1_790_000_000_000)]);
+    token(&user_id, Some((&format!("org_{name}"), role)))
+}
+
 async fn list(state: &SellerAccountsState, token: &str) -> Answer {
     api_answer(handle(state, api_request("GET", "/seller-accounts", Some(token), None)).await)
 }
@@ -40,11 +51,7 @@ async fn list(state: &SellerAccountsState, token: &str) -> Answer {
 async fn the_first_request_after_sign_up_works() {
     let stack = TestStack::spawn().await;
     let fake = FakeBackendApi::start().await;
-    let org = organization("org_fresh", 1_790_000_000_000);
-    fake.set_users(vec![user("user_fresh", 1_790_000_000_000, "fresh@example.com")]);
-    fake.set_organizations(vec![org.clone()]);
-    fake.set_memberships(vec![membership("orgmem_fresh", &org, "user_fresh", "org:admin", 1_790_000_000_000)]);
-    let session = token("user_fresh", Some(("org_fresh", "org:admin")));
+    let session = clerk_knows(&fake, "fresh", "org:admin");
 
     // Without the key: as before, the webhooks have not landed yet.
     let without = list(&state(&stack.db.url, None), &session).await;
@@ -121,11 +128,7 @@ async fn an_object_clerk_lacks_is_asked_for_once_not_with_every_request() {
 async fn sync_status_fills_in_what_the_session_names() {
     let stack = TestStack::spawn().await;
     let fake = FakeBackendApi::start().await;
-    let org = organization("org_new", 1_790_000_000_000);
-    fake.set_users(vec![user("user_new", 1_790_000_000_000, "new@example.com")]);
-    fake.set_organizations(vec![org.clone()]);
-    fake.set_memberships(vec![membership("orgmem_new", &org, "user_new", "org:member", 1_790_000_000_000)]);
-    let session = token("user_new", Some(("org_new", "org:member")));
+    let session = clerk_knows(&fake, "new", "org:member");
     let session = &session;
     let get = |state| async move {
         let request = api_request("GET", "/sync-status", Some(session), None);
